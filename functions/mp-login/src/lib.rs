@@ -1,0 +1,51 @@
+//! `POST /v1/mp/login`, `POST /v1/mp/userinfo`, `GET /v1/me` (API.md "Mini program").
+
+use serde::Deserialize;
+use std::sync::Arc;
+
+use shared::domain::login;
+use shared::http::{bearer, json, json_body, serve, Request, Response};
+use shared::ids::{AppId, Code};
+use shared::tokens::Verified;
+use shared::{Bridge, Error};
+
+#[derive(Deserialize)]
+struct LoginBody {
+    appid: AppId,
+    code: Code,
+}
+
+#[derive(Deserialize)]
+struct UserinfoBody {
+    #[serde(rename = "encryptedData")]
+    encrypted_data: String,
+    iv: String,
+}
+
+pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
+    serve("mp-login", req, |req| route(b, req)).await
+}
+
+fn caller(b: &Bridge, req: &Request) -> Result<Verified, Error> {
+    b.tokens.verify(bearer(req)?, b.clock.now_secs())
+}
+
+async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    match (req.method().as_str(), req.uri().path()) {
+        ("POST", "/v1/mp/login") => {
+            let body: LoginBody = json_body(&req)?;
+            Ok(json(200, &login::mp_login(&b, &body.appid, &body.code).await?))
+        }
+        ("POST", "/v1/mp/userinfo") => {
+            let who = caller(&b, &req)?;
+            let body: UserinfoBody = json_body(&req)?;
+            Ok(json(200, &login::mp_userinfo(&b, &who, &body.encrypted_data, &body.iv).await?))
+        }
+        ("GET", "/v1/me") => {
+            let who = caller(&b, &req)?;
+            Ok(json(200, &login::me(&b, &who).await?))
+        }
+        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/me") => Err(Error::MethodNotAllowed),
+        _ => Err(Error::RouteNotFound),
+    }
+}

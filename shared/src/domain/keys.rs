@@ -1,0 +1,39 @@
+//! The item layout of the single table (ARCHITECTURE.md §3). Every key is built here.
+
+use crate::ids::{AppId, OpenId, OpenPlatformId, PersonId, UnionId};
+use crate::store::Key;
+
+/// Who an (app, openid) is.
+pub fn identity(appid: &AppId, openid: &OpenId) -> Key {
+    Key::new(format!("ID#{appid}#{openid}"), "ID")
+}
+
+pub fn person_pk(person: &PersonId) -> String {
+    format!("P#{person}")
+}
+
+/// The person item itself (created, merged_into, merging).
+pub fn person(person: &PersonId) -> Key {
+    Key::new(person_pk(person), "P")
+}
+
+/// Prefix of a person's memberships; one per app, so a person can never hold two openids
+/// of one app (the key itself refuses it).
+pub const MEMBERSHIP_PREFIX: &str = "A#";
+
+pub fn membership(person: &PersonId, appid: &AppId) -> Key {
+    Key::new(person_pk(person), format!("{MEMBERSHIP_PREFIX}{appid}"))
+}
+
+pub fn union(open_platform: &OpenPlatformId, unionid: &UnionId) -> Key {
+    Key::new(format!("U#{open_platform}#{unionid}"), "U")
+}
+
+/// The session_key of a mini-program login, kept for the two-step userinfo call.
+pub fn stash(appid: &AppId, openid: &OpenId) -> Key {
+    Key::new(format!("STASH#{appid}#{openid}"), "T")
+}
+
+pub fn conflict(person: &PersonId, at_millis: i64, nonce: &str) -> Key {
+    Key::new(format!("CONFLICT#{person}"), format!("C#{at_millis:013}#{nonce}"))
+}

@@ -1,0 +1,5 @@
+//! Association rules and flows. Pure domain: only the ports (store, WeChat, clock, ids).
+
+pub mod assoc;
+pub mod keys;
+pub mod login;

@@ -1,0 +1,128 @@
+//! Every failure a request can meet, and its one mapping to an HTTP status and a stable code
+//! (API.md "Error codes"). Nothing here carries a secret: details are written for the caller.
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the appid is not registered for this route")]
+    UnknownApp,
+    #[error("WeChat says the code is invalid or expired")]
+    WeChatCodeInvalid,
+    #[error("WeChat says the code was already used")]
+    WeChatCodeUsed,
+    #[error("WeChat refused the login of this user (high risk)")]
+    WeChatUserBlocked,
+    #[error("WeChat rate limit reached; retry later")]
+    WeChatRateLimited,
+    #[error("WeChat is unavailable; retry later")]
+    WeChatUnavailable,
+    #[error("WeChat answered with error {0}")]
+    WeChatError(i64),
+    #[error("missing, malformed or expired credential")]
+    InvalidToken,
+    #[error("the encrypted data does not open with this session")]
+    DecryptFailed,
+    #[error("the encrypted data belongs to another app or user")]
+    WatermarkMismatch,
+    #[error("the ticket is unknown, expired or already used")]
+    TicketInvalid,
+    #[error("the state is unknown, expired or already used")]
+    StateInvalid,
+    #[error("the return_url is not on the allow-list")]
+    ReturnUrlNotAllowed,
+    #[error("signature mismatch")]
+    SignatureInvalid,
+    #[error("the link has expired")]
+    LinkExpired,
+    #[error("the link was already used")]
+    LinkUsed,
+    #[error("not found")]
+    NotFound,
+    #[error("the person has no identity in the target app")]
+    NotLinked,
+    #[error("linking would give one person two openids of one app")]
+    IdentityConflict,
+    #[error("the service is busy; retry")]
+    Busy,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> u16 {
+        use Error::*;
+        match self {
+            InvalidRequest(_) | WeChatCodeInvalid | WeChatCodeUsed | DecryptFailed | WatermarkMismatch
+            | TicketInvalid | StateInvalid | ReturnUrlNotAllowed | LinkExpired | LinkUsed => 400,
+            InvalidToken => 401,
+            SignatureInvalid | WeChatUserBlocked => 403,
+            RouteNotFound | UnknownApp | NotFound | NotLinked => 404,
+            MethodNotAllowed => 405,
+            IdentityConflict => 409,
+            PayloadTooLarge(_) => 413,
+            WeChatRateLimited => 429,
+            Internal(_) => 500,
+            WeChatError(_) => 502,
+            WeChatUnavailable | Busy => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use Error::*;
+        match self {
+            InvalidRequest(_) => "invalid_request",
+            PayloadTooLarge(_) => "payload_too_large",
+            RouteNotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            UnknownApp => "unknown_app",
+            WeChatCodeInvalid => "wechat_code_invalid",
+            WeChatCodeUsed => "wechat_code_used",
+            WeChatUserBlocked => "wechat_user_blocked",
+            WeChatRateLimited => "wechat_rate_limited",
+            WeChatUnavailable => "wechat_unavailable",
+            WeChatError(_) => "wechat_error",
+            InvalidToken => "invalid_token",
+            DecryptFailed => "decrypt_failed",
+            WatermarkMismatch => "watermark_mismatch",
+            TicketInvalid => "ticket_invalid",
+            StateInvalid => "state_invalid",
+            ReturnUrlNotAllowed => "return_url_not_allowed",
+            SignatureInvalid => "signature_invalid",
+            LinkExpired => "link_expired",
+            LinkUsed => "link_used",
+            NotFound => "not_found",
+            NotLinked => "not_linked",
+            IdentityConflict => "identity_conflict",
+            Busy => "busy",
+            Internal(_) => "internal",
+        }
+    }
+
+    /// The text shown to the caller; internal details stay in the log.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Internal(_) => "internal error".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // Contention that outlived the domain's retries: the caller may retry.
+            StoreError::ConditionFailed { .. } | StoreError::Conflict => Error::Busy,
+            StoreError::Unavailable(m) => Error::Internal(format!("store unavailable: {m}")),
+            StoreError::Invalid(m) => Error::Internal(format!("store rejected a request: {m}")),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! HTTP at the edge: body limits, JSON in and out, bearer credentials, and the one place
+//! where an [`Error`] becomes an RFC 9457 problem+json response.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::Error;
+
+pub type Request = http::Request<Bytes>;
+pub type Response = http::Response<Bytes>;
+
+/// Request bodies over this are refused with 413.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if req.body().len() > MAX_BODY || declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(Error::PayloadTooLarge(MAX_BODY));
+    }
+    if req.body().is_empty() {
+        return Err(Error::InvalidRequest("a JSON body is required".into()));
+    }
+    serde_json::from_slice(req.body()).map_err(|e| {
+        // serde's message names the field and position, never the value.
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or("malformed JSON");
+        Error::InvalidRequest(format!("invalid JSON body: {msg}"))
+    })
+}
+
+/// `Authorization: Bearer <token>`.
+pub fn bearer(req: &Request) -> Result<&str, Error> {
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::InvalidToken)
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(v) => http::Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CACHE_CONTROL, "no-store")
+            .body(Bytes::from(v))
+            .unwrap_or_else(|_| fallback()),
+        Err(e) => problem(&Error::Internal(format!("serialize: {e}"))),
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+}
+
+fn title(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error")
+}
+
+pub fn problem(err: &Error) -> Response {
+    let status = err.status();
+    let body = Problem {
+        kind: format!("urn:wxbridge:problem:{}", err.code()),
+        title: title(status),
+        status,
+        detail: err.detail(),
+        code: err.code(),
+    };
+    let mut b = http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/problem+json")
+        .header(http::header::CACHE_CONTROL, "no-store");
+    if status == 401 {
+        b = b.header(http::header::WWW_AUTHENTICATE, "Bearer");
+    }
+    b.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).unwrap_or_else(|_| fallback())
+}
+
+fn fallback() -> Response {
+    let mut r = http::Response::new(Bytes::from_static(b"internal error"));
+    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
+/// The end of every handler: logs the outcome once (status and code, never bodies) and
+/// renders errors.
+pub fn finish(result: Result<Response, Error>) -> Response {
+    match result {
+        Ok(r) => {
+            tracing::info!(status = r.status().as_u16(), "request done");
+            r
+        }
+        Err(e) => {
+            if let Error::Internal(why) = &e {
+                tracing::error!(status = e.status(), code = e.code(), why = why.as_str(), "request failed");
+            } else {
+                tracing::info!(status = e.status(), code = e.code(), "request refused");
+            }
+            problem(&e)
+        }
+    }
+}
+
+/// The request id API Gateway gave (or one made up), for the log span.
+pub fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(64).collect())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct B {
+        code: String,
+    }
+
+    fn req(body: &[u8]) -> Request {
+        http::Request::builder().body(Bytes::copy_from_slice(body)).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_checked() {
+        assert!(matches!(json_body::<B>(&req(b"{")), Err(Error::InvalidRequest(_))));
+        assert!(matches!(json_body::<B>(&req(b"{}")), Err(Error::InvalidRequest(m)) if m.contains("code")));
+        assert!(matches!(json_body::<B>(&req(&vec![b' '; MAX_BODY + 1])), Err(Error::PayloadTooLarge(_))));
+        assert!(json_body::<B>(&req(br#"{"code":"x"}"#)).is_ok());
+    }
+
+    #[test]
+    fn problems_are_rfc9457() {
+        let r = problem(&Error::WeChatCodeUsed);
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/problem+json");
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["code"], "wechat_code_used");
+        assert_eq!(v["status"], 400);
+        let r = problem(&Error::Internal("db password is hunter2".into()));
+        assert!(!String::from_utf8_lossy(r.body()).contains("hunter2"));
+    }
+}
+
+/// Runs one request inside a log span (function, request id, method, path — no query
+/// string, no body) and renders its outcome.
+pub async fn serve<F, Fut>(function: &'static str, req: Request, f: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, Error>>,
+{
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "request",
+        function,
+        request_id = %request_id(&req),
+        method = %req.method(),
+        path = req.uri().path()
+    );
+    async move { finish(f(req).await) }.instrument(span).await
+}

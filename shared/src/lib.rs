@@ -1,0 +1,20 @@
+//! wxbridge's common crate: ids, association rules, store and WeChat ports with their
+//! adapters, crypto, tokens, and the HTTP edge. Domain modules know nothing of Lambda or AWS.
+
+pub mod bridge;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ids;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod ports;
+pub mod registry;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod wechat;
+
+pub use bridge::Bridge;
+pub use error::Error;

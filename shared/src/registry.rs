@@ -1,0 +1,178 @@
+//! The app registry: every WeChat app the bridge serves, who owns it, and its secrets.
+//! Loaded once per cold start; the same JSON shape as the simulator's `/sim/apps`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::error::Error;
+use crate::ids::{AppId, OpenPlatformId, Secret};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    MiniProgram,
+    OfficialAccount,
+    MobileApp,
+    Website,
+}
+
+impl AppKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::MiniProgram => "mini_program",
+            AppKind::OfficialAccount => "official_account",
+            AppKind::MobileApp => "mobile_app",
+            AppKind::Website => "website",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct App {
+    pub appid: AppId,
+    #[serde(default)]
+    pub name: String,
+    pub kind: AppKind,
+    #[serde(default)]
+    pub role: String,
+    /// `platform` or a merchant id.
+    pub owner: String,
+    #[serde(default)]
+    pub open_platform: Option<OpenPlatformId>,
+    pub secret: Secret,
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub encoding_aes_key: Option<Secret>,
+    #[serde(default)]
+    pub safe_mode: bool,
+}
+
+impl App {
+    pub fn is_pivot(&self) -> bool {
+        self.role == "pivot_oa"
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Site {
+    pub site_id: String,
+    pub api_key: Secret,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Credentials {
+    pub service: Option<Secret>,
+    pub admin: Option<Secret>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistryFile {
+    apps: Vec<App>,
+    #[serde(default)]
+    site: Option<Site>,
+    #[serde(default)]
+    sites: Vec<Site>,
+    #[serde(default)]
+    menu_login_key: Option<String>,
+    #[serde(default)]
+    credentials: Credentials,
+    #[serde(default)]
+    return_url_allow: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    apps: HashMap<AppId, App>,
+    pivot: Option<AppId>,
+    pub sites: Vec<Site>,
+    pub menu_login_key: Option<String>,
+    pub credentials: Credentials,
+    pub return_url_allow: Vec<String>,
+}
+
+impl Registry {
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        let f: RegistryFile =
+            serde_json::from_str(text).map_err(|e| Error::Internal(format!("registry does not parse: {e}")))?;
+        let pivots: Vec<&App> = f.apps.iter().filter(|a| a.is_pivot()).collect();
+        if pivots.len() > 1 {
+            return Err(Error::Internal("registry names more than one pivot_oa".into()));
+        }
+        if let Some(p) = pivots.first() {
+            if p.kind != AppKind::OfficialAccount {
+                return Err(Error::Internal("the pivot must be an official account".into()));
+            }
+        }
+        let pivot = pivots.first().map(|a| a.appid.clone());
+        let mut apps = HashMap::new();
+        for a in f.apps {
+            if apps.insert(a.appid.clone(), a).is_some() {
+                return Err(Error::Internal("registry lists an appid twice".into()));
+            }
+        }
+        let mut sites = f.sites;
+        sites.extend(f.site);
+        Ok(Registry {
+            apps,
+            pivot,
+            sites,
+            menu_login_key: f.menu_login_key,
+            credentials: f.credentials,
+            return_url_allow: f.return_url_allow,
+        })
+    }
+
+    /// `WXBRIDGE_REGISTRY_JSON` (the document itself) or `WXBRIDGE_REGISTRY` (a file path).
+    pub fn from_env() -> Result<Self, Error> {
+        if let Ok(text) = std::env::var("WXBRIDGE_REGISTRY_JSON") {
+            return Self::from_json(&text);
+        }
+        let path = std::env::var("WXBRIDGE_REGISTRY")
+            .map_err(|_| Error::Internal("set WXBRIDGE_REGISTRY or WXBRIDGE_REGISTRY_JSON".into()))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Internal(format!("cannot read registry {path}: {e}")))?;
+        Self::from_json(&text)
+    }
+
+    pub fn app(&self, appid: &AppId) -> Option<&App> {
+        self.apps.get(appid)
+    }
+
+    /// The app, if registered and of the kind the route serves; else `unknown_app`.
+    pub fn app_of_kind(&self, appid: &AppId, kind: AppKind) -> Result<&App, Error> {
+        self.apps.get(appid).filter(|a| a.kind == kind).ok_or(Error::UnknownApp)
+    }
+
+    pub fn pivot(&self) -> Option<&App> {
+        self.pivot.as_ref().and_then(|p| self.apps.get(p))
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &App> {
+        self.apps.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../config/demo-apps.json");
+
+    #[test]
+    fn demo_registry_loads_with_one_pivot() {
+        let r = Registry::from_json(DEMO).unwrap();
+        let p = r.pivot().unwrap();
+        assert_eq!(p.kind, AppKind::OfficialAccount);
+        assert!(r.apps().any(|a| a.role == "merchant_mp"));
+        assert_eq!(r.sites.len(), 1);
+    }
+
+    #[test]
+    fn app_of_kind_refuses_the_wrong_kind() {
+        let r = Registry::from_json(DEMO).unwrap();
+        let oa = r.pivot().unwrap().appid.clone();
+        assert!(matches!(r.app_of_kind(&oa, AppKind::MiniProgram), Err(Error::UnknownApp)));
+        assert!(r.app_of_kind(&oa, AppKind::OfficialAccount).is_ok());
+    }
+}
