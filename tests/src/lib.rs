@@ -1,0 +1,212 @@
+//! Harness for the end-to-end tests: a devstack per test (embedded store or DynamoDB Local),
+//! and a client that plays the user through the simulator's control surface — over HTTP only.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use devstack::Devstack;
+use shared::store::dynamo::DynamoStore;
+use shared::store::Store;
+pub use wechat_sim::UnionIdMode;
+
+pub const PLATFORM_MP: &str = "wx1a2b3c4d5e6f7001";
+pub const PIVOT_OA: &str = "wx1a2b3c4d5e6f7002";
+pub const MERCHANT1_MP: &str = "wx2b3c4d5e6f708101";
+/// A second platform mini program on the platform's open platform (test registry only).
+pub const PLATFORM_MP2: &str = "wx1a2b3c4d5e6f7009";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Dynamo,
+}
+
+/// The DynamoDB Local endpoint started by `scripts/test`. Missing is a failure, never a skip.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("WXBRIDGE_TEST_DYNAMODB").unwrap_or_else(|_| {
+        panic!("WXBRIDGE_TEST_DYNAMODB is not set: run the suite with scripts/test, which starts DynamoDB Local")
+    })
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}
+
+/// A DynamoDB store on a fresh table of DynamoDB Local.
+pub async fn dynamo_store() -> Arc<dyn Store> {
+    let s = DynamoStore::local(&dynamodb_endpoint(), unique("wxb-test")).await;
+    s.ensure_table().await.expect("create table on DynamoDB Local");
+    Arc::new(s)
+}
+
+/// The demo tenant plus a second platform mini program, so two apps share a unionid.
+pub fn test_registry() -> String {
+    let mut reg: Value = serde_json::from_str(devstack::DEMO_REGISTRY).unwrap();
+    let apps = reg["apps"].as_array_mut().unwrap();
+    apps.push(json!({"appid": PLATFORM_MP2, "name": "Platform second mini program", "kind": "mini_program",
+        "role": "platform_mp", "owner": "platform", "open_platform": "op_platform", "secret": "0123456789abcdef0123456789abcdef"}));
+    reg.to_string()
+}
+
+pub struct Env {
+    pub stack: Devstack,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub async fn env(kind: StoreKind) -> Env {
+    env_with(kind, UnionIdMode::Conditional).await
+}
+
+pub async fn env_with(kind: StoreKind, mode: UnionIdMode) -> Env {
+    let opts = devstack::Options {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        registry_json: Some(test_registry()),
+        dynamodb: match kind {
+            StoreKind::Memory => None,
+            StoreKind::Dynamo => Some((dynamodb_endpoint(), unique("wxb-e2e"))),
+        },
+        unionid_mode: mode,
+        wechat_timeout: Duration::from_millis(400),
+        stash_ttl_secs: 600,
+    };
+    let stack = devstack::start(opts).await.expect("devstack starts");
+    let base = stack.base.clone();
+    Env { stack, base, http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "{}", self.text);
+        assert!(self.content_type.starts_with("application/problem+json"), "{}", self.content_type);
+    }
+    #[track_caller]
+    pub fn expect_ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "{}", self.text);
+        &self.body
+    }
+}
+
+impl Env {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn answer(resp: reqwest::Response) -> Answer {
+        let status = resp.status().as_u16();
+        let content_type =
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, content_type, body, text }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
+        let mut r = self.http.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        Self::answer(r.send().await.unwrap()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, token: Option<&str>) -> Answer {
+        let mut r = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        Self::answer(r.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut r = self.http.get(self.url(path));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        Self::answer(r.send().await.unwrap()).await
+    }
+
+    /// What `wx.login` gives the user in the mini program.
+    pub async fn wx_login(&self, user: &str, appid: &str) -> String {
+        let a = self.post(&format!("/sim/users/{user}/login"), &json!({"appid": appid}), None).await;
+        a.body["code"].as_str().unwrap_or_else(|| panic!("sim login: {}", a.text)).to_owned()
+    }
+
+    /// wx.login then POST /v1/mp/login.
+    pub async fn login(&self, user: &str, appid: &str) -> Answer {
+        let code = self.wx_login(user, appid).await;
+        self.post("/v1/mp/login", &json!({"appid": appid, "code": code}), None).await
+    }
+
+    /// What `wx.getUserInfo` gives after the user's last login in that app.
+    pub async fn wx_userinfo(&self, user: &str, appid: &str) -> Value {
+        let a = self.post(&format!("/sim/users/{user}/userinfo"), &json!({"appid": appid}), None).await;
+        assert_eq!(a.status, 200, "sim userinfo: {}", a.text);
+        a.body
+    }
+
+    pub async fn truth(&self, user: &str, appid: &str) -> (String, Option<String>) {
+        let a = self.get(&format!("/sim/users/{user}/identity?appid={appid}"), None).await;
+        (a.body["openid"].as_str().unwrap().to_owned(), a.body["unionid"].as_str().map(str::to_owned))
+    }
+
+    pub async fn fault(&self, path: &str, fault: Value) {
+        let mut f = fault;
+        f["path"] = json!(path);
+        let a = self.post("/sim/faults", &f, None).await;
+        assert!(a.status < 300, "fault: {}", a.text);
+    }
+
+    pub async fn advance_clock(&self, secs: i64) {
+        let a = self.post("/sim/clock", &json!({"advance_seconds": secs}), None).await;
+        assert_eq!(a.status, 200, "clock: {}", a.text);
+    }
+
+    pub async fn calls(&self, path: &str) -> u64 {
+        self.get("/sim/calls", None).await.body[path].as_u64().unwrap_or(0)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.stack.bridge.store
+    }
+}
+
+/// Encrypts like `wx.getUserInfo` (AES-128-CBC, PKCS#7) — for crafting hostile inputs.
+pub fn wxa_encrypt(session_key_b64: &str, plaintext: &[u8], iv: [u8; 16]) -> (String, String) {
+    use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64.decode(session_key_b64).unwrap();
+    let enc = cbc::Encryptor::<aes::Aes128>::new_from_slices(&key, &iv).unwrap();
+    (b64.encode(enc.encrypt_padded_vec_mut::<Pkcs7>(plaintext)), b64.encode(iv))
+}
+
+/// Runs an async test body once per store: `both_stores!(name, |kind| async move { … })`.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn memory() {
+                ($body)($crate::StoreKind::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn dynamodb() {
+                ($body)($crate::StoreKind::Dynamo).await
+            }
+        }
+    };
+}

@@ -1,0 +1,165 @@
+//! devstack: every wxbridge function and the WeChat simulator in one process, on one
+//! origin, over the embedded store (or a DynamoDB server). Tests start it in-process.
+
+use axum::body::Body;
+use axum::extract::Request as AxumRequest;
+use axum::response::{IntoResponse, Response as AxumResponse};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::bridge::{token_ttl, Bridge, Settings};
+use shared::http::{problem, Request, Response};
+use shared::ports::RandomIds;
+use shared::registry::Registry;
+use shared::store::dynamo::DynamoStore;
+use shared::store::memory::MemoryStore;
+use shared::store::Store;
+use shared::tokens::Tokens;
+use shared::wechat::client::{WeChatClient, WeChatConfig};
+use shared::Error;
+use wechat_sim::{Sim, SimConfig, UnionIdMode};
+
+/// The demo tenant: a platform mini program, the pivot official account, two merchants with
+/// a mini program and an official account each, a platform app and website, one site.
+pub const DEMO_REGISTRY: &str = include_str!("../../../config/demo-apps.json");
+
+/// API Gateway's own payload cap; handlers refuse anything over 64 KiB themselves.
+const EDGE_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub listen: SocketAddr,
+    /// Registry JSON; the demo tenant when `None`.
+    pub registry_json: Option<String>,
+    /// `(endpoint, table)` of a DynamoDB server; the embedded store when `None`.
+    pub dynamodb: Option<(String, String)>,
+    pub unionid_mode: UnionIdMode,
+    pub wechat_timeout: Duration,
+    pub stash_ttl_secs: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            registry_json: None,
+            dynamodb: None,
+            unionid_mode: UnionIdMode::Conditional,
+            wechat_timeout: Duration::from_millis(2500),
+            stash_ttl_secs: 600,
+        }
+    }
+}
+
+pub struct Devstack {
+    pub addr: SocketAddr,
+    /// `http://addr`: the bridge's PUBLIC_BASE and the simulator's origin.
+    pub base: String,
+    pub bridge: Arc<Bridge>,
+    pub sim: Arc<Sim>,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+type Handler = fn(Arc<Bridge>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// Which function serves a path: the same split as the API Gateway routes in template.yaml.
+fn function_for(path: &str) -> Option<Handler> {
+    if path.starts_with("/v1/mp/") || path == "/v1/me" {
+        return Some(|b, r| Box::pin(mp_login::handle(b, r)));
+    }
+    None
+}
+
+pub async fn start(opts: Options) -> Result<Devstack, String> {
+    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| format!("bind {}: {e}", opts.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let base = format!("http://{addr}");
+    let registry_json = opts.registry_json.clone().unwrap_or_else(|| DEMO_REGISTRY.to_owned());
+
+    let sim_registry = wechat_sim::Registry::from_json_str(&registry_json).map_err(|e| format!("registry: {e}"))?;
+    let sim = Sim::new(SimConfig { registry: sim_registry, unionid_mode: opts.unionid_mode, push_base: Some(base.clone()) });
+
+    let store: Arc<dyn Store> = match &opts.dynamodb {
+        Some((endpoint, table)) => {
+            let s = DynamoStore::local(endpoint, table.clone()).await;
+            s.ensure_table().await.map_err(|e| format!("dynamodb table {table}: {e}"))?;
+            Arc::new(s)
+        }
+        None => Arc::new(MemoryStore::new()),
+    };
+    let wechat = WeChatClient::new(WeChatConfig {
+        api_base: base.clone(),
+        open_base: base.clone(),
+        timeout: opts.wechat_timeout,
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+    })
+    .map_err(|e| e.to_string())?;
+    let key: [u8; 32] = rand::random();
+    let clock_sim = sim.clone();
+    let bridge = Arc::new(Bridge {
+        store,
+        wechat: Arc::new(wechat),
+        // One world clock: moving the simulator's clock moves the bridge's too.
+        clock: Arc::new(move || clock_sim.now_millis()),
+        ids: Arc::new(RandomIds),
+        registry: Arc::new(Registry::from_json(&registry_json).map_err(|e| e.to_string())?),
+        tokens: Tokens::new(hex::encode(key).as_bytes(), token_ttl()).map_err(|e| e.to_string())?,
+        settings: Settings { public_base: base.clone(), stash_ttl_secs: opts.stash_ttl_secs },
+    });
+
+    let for_routes = bridge.clone();
+    let app = sim.router().fallback(move |req: AxumRequest| {
+        let bridge = for_routes.clone();
+        async move { dispatch(bridge, req).await }
+    });
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "devstack server stopped");
+        }
+    });
+    Ok(Devstack { addr, base, bridge, sim, server })
+}
+
+async fn dispatch(bridge: Arc<Bridge>, req: AxumRequest) -> AxumResponse {
+    let Some(handler) = function_for(req.uri().path()) else {
+        return to_axum(problem(&Error::RouteNotFound));
+    };
+    let (mut parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, EDGE_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return to_axum(problem(&Error::PayloadTooLarge(shared::http::MAX_BODY))),
+    };
+    if !parts.headers.contains_key("x-request-id") {
+        let id: [u8; 8] = rand::random();
+        if let Ok(v) = http::HeaderValue::from_str(&hex::encode(id)) {
+            parts.headers.insert("x-request-id", v);
+        }
+    }
+    to_axum(handler(bridge, http::Request::from_parts(parts, body)).await)
+}
+
+fn to_axum(resp: Response) -> AxumResponse {
+    let (parts, body): (_, Bytes) = resp.into_parts();
+    http::Response::from_parts(parts, Body::from(body)).into_response()
+}
+
+/// What devstack prints on start: what it serves and how to try it.
+pub fn banner(d: &Devstack, store: &str) -> String {
+    let reg = &d.bridge.registry;
+    let mp = reg.apps().find(|a| a.role == "platform_mp").map(|a| a.appid.to_string()).unwrap_or_default();
+    let b = &d.base;
+    format!(
+        "wxbridge devstack on {b} (store: {store})\n\
+         bridge:    POST {b}/v1/mp/login · POST {b}/v1/mp/userinfo · GET {b}/v1/me\n\
+         simulator: {b}/sns/jscode2session · {b}/sim/apps · {b}/sim/users/{{user}}/login · /userinfo · /identity · /sim/faults · /sim/calls\n\
+         \n\
+         try it:\n\
+         curl -s {b}/sim/apps\n\
+         CODE=$(curl -s -X POST {b}/sim/users/alice/login -H 'content-type: application/json' -d '{{\"appid\":\"{mp}\"}}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n\
+         curl -s -X POST {b}/v1/mp/login -H 'content-type: application/json' -d \"{{\\\"appid\\\":\\\"{mp}\\\",\\\"code\\\":\\\"$CODE\\\"}}\"\n\
+         curl -s {b}/sim/users/alice/identity?appid={mp}\n"
+    )
+}

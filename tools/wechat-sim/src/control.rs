@@ -1,0 +1,321 @@
+//! The `/sim/*` control surface: acting users, logins, userinfo, the truth, clock, faults,
+//! call counts and test knobs. Errors are 400 `{"error": "…"}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::sim::{validate_user, Fault, Sim, SimError, UnionIdMode};
+use crate::wechat::query_map;
+
+/// The header that names the acting user where the path does not.
+pub const USER_HEADER: &str = "x-wxsim-user";
+/// The cookie that names the acting user where neither the path nor the header does.
+pub const USER_COOKIE: &str = "wxsim_user";
+
+pub(crate) fn routes() -> Router<Arc<Sim>> {
+    Router::new()
+        .route("/sim/apps", get(apps))
+        .route("/sim/whoami", get(whoami))
+        .route("/sim/users/{user}/login", post(login))
+        .route("/sim/users/{user}/userinfo", post(userinfo))
+        .route("/sim/users/{user}/identity", get(identity))
+        .route("/sim/login", post(login))
+        .route("/sim/userinfo", post(userinfo))
+        .route("/sim/identity", get(identity))
+        .route(
+            "/sim/clock",
+            get(clock).post(advance_clock).delete(reset_clock),
+        )
+        .route(
+            "/sim/faults",
+            get(faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/sim/calls", get(calls).delete(reset_calls))
+        .route("/sim/config", get(config).post(set_config))
+        .route("/sim/reset", post(reset))
+}
+
+// ---- errors and extractors -----------------------------------------------------------------
+
+/// A control-surface error: a status and `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl ApiError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, msg.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<SimError> for ApiError {
+    fn from(e: SimError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+/// A JSON body parsed whatever its Content-Type; any failure is a 400 JSON error.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError(e.status(), e.body_text()))?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The acting user: the `{user}` path parameter, else the `X-WxSim-User` header, else the
+/// `wxsim_user` cookie.
+pub fn acting_user(path_user: Option<&str>, headers: &HeaderMap) -> Result<String, ApiError> {
+    let user = path_user
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(USER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+        })
+        .or_else(|| cookie(headers, USER_COOKIE))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no acting user: name one in the path, the {USER_HEADER} header or the {USER_COOKIE} cookie"
+            ))
+        })?;
+    validate_user(&user)?;
+    Ok(user)
+}
+
+/// The value of a cookie (percent-decoded), if present.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| {
+            // Percent-decode only: a literal '+' in a cookie is a plus, not a space.
+            let v = v.trim().trim_matches('"').replace('+', "%2B");
+            form_urlencoded::parse(format!("v={v}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+}
+
+/// Extractor for [`acting_user`].
+pub struct ActingUser(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ActingUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let path_user =
+            match Path::<HashMap<String, String>>::from_request_parts(parts, state).await {
+                Ok(Path(params)) => params.get("user").cloned(),
+                Err(PathRejection::MissingPathParams(_)) => None,
+                Err(e) => return Err(ApiError::bad_request(e.body_text())),
+            };
+        acting_user(path_user.as_deref(), &parts.headers).map(ActingUser)
+    }
+}
+
+// ---- handlers ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct AppidBody {
+    appid: Option<String>,
+}
+
+impl AppidBody {
+    fn appid(self) -> Result<String, ApiError> {
+        self.appid
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| ApiError::bad_request("appid is required"))
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn apps(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(sim.registry().raw_json().clone())
+}
+
+async fn whoami(ActingUser(user): ActingUser) -> Json<Value> {
+    Json(json!({ "user": user }))
+}
+
+async fn login(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<AppidBody>,
+) -> ApiResult {
+    let code = sim.login(&user, &body.appid()?)?;
+    Ok(Json(json!({ "code": code })).into_response())
+}
+
+async fn userinfo(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<AppidBody>,
+) -> ApiResult {
+    Ok(Json(sim.userinfo(&user, &body.appid()?)?).into_response())
+}
+
+async fn identity(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let appid = query_map(q.as_deref()).remove("appid");
+    let appid = AppidBody { appid }.appid()?;
+    Ok(Json(sim.identity(&user, &appid)?).into_response())
+}
+
+fn clock_body(sim: &Sim) -> Json<Value> {
+    Json(json!({
+        "now_millis": sim.now_millis(),
+        "offset_millis": sim.clock_offset_millis(),
+    }))
+}
+
+async fn clock(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    clock_body(&sim)
+}
+
+#[derive(Deserialize)]
+struct AdvanceBody {
+    advance_seconds: Option<i64>,
+    advance_millis: Option<i64>,
+}
+
+async fn advance_clock(
+    State(sim): State<Arc<Sim>>,
+    JsonBody(body): JsonBody<AdvanceBody>,
+) -> ApiResult {
+    let millis = match (body.advance_seconds, body.advance_millis) {
+        (None, None) => return Err(ApiError::bad_request("advance_seconds is required")),
+        (s, m) => s
+            .unwrap_or(0)
+            .checked_mul(1000)
+            .and_then(|s| s.checked_add(m.unwrap_or(0)))
+            .ok_or_else(|| ApiError::bad_request("advance is out of range"))?,
+    };
+    sim.advance_clock_millis(millis);
+    Ok(clock_body(&sim).into_response())
+}
+
+async fn reset_clock(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    sim.reset_clock();
+    clock_body(&sim)
+}
+
+async fn faults(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({ "faults": sim.faults() }))
+}
+
+async fn add_fault(State(sim): State<Arc<Sim>>, JsonBody(fault): JsonBody<Fault>) -> ApiResult {
+    sim.add_fault(fault)?;
+    Ok(Json(json!({ "faults": sim.faults() })).into_response())
+}
+
+async fn clear_faults(State(sim): State<Arc<Sim>>) -> StatusCode {
+    sim.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn calls(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!(sim.calls()))
+}
+
+async fn reset_calls(State(sim): State<Arc<Sim>>) -> StatusCode {
+    sim.reset_calls();
+    StatusCode::NO_CONTENT
+}
+
+fn config_body(sim: &Sim) -> Json<Value> {
+    Json(json!({
+        "unionid_mode": sim.unionid_mode(),
+        "push_base": sim.push_base(),
+    }))
+}
+
+async fn config(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    config_body(&sim)
+}
+
+#[derive(Deserialize)]
+struct ConfigBody {
+    unionid_mode: Option<String>,
+}
+
+async fn set_config(
+    State(sim): State<Arc<Sim>>,
+    JsonBody(body): JsonBody<ConfigBody>,
+) -> ApiResult {
+    if let Some(mode) = body.unionid_mode {
+        let mode: UnionIdMode = mode.parse().map_err(ApiError::bad_request)?;
+        sim.set_unionid_mode(mode);
+    }
+    Ok(config_body(&sim).into_response())
+}
+
+async fn reset(State(sim): State<Arc<Sim>>) -> StatusCode {
+    sim.reset();
+    StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn acting_user_prefers_path_then_header_then_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; wxsim_user=carol%20c+d; b=2"),
+        );
+        assert_eq!(
+            acting_user(None, &h).map_err(|e| e.1).as_deref(),
+            Ok("carol c+d")
+        );
+        h.insert(USER_HEADER, HeaderValue::from_static("bob"));
+        assert_eq!(acting_user(None, &h).map_err(|e| e.1).as_deref(), Ok("bob"));
+        assert_eq!(
+            acting_user(Some("alice"), &h).map_err(|e| e.1).as_deref(),
+            Ok("alice")
+        );
+        assert!(acting_user(None, &HeaderMap::new()).is_err());
+    }
+}

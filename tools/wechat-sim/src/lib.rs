@@ -1,0 +1,39 @@
+//! wechat-sim: an independent simulator of WeChat's servers for local runs and tests.
+//!
+//! It answers WeChat's own paths (`/sns/jscode2session`, …) with WeChat's field names, error
+//! codes and crypto, and a `/sim/*` control surface that plays the user's WeChat client
+//! (`wx.login`, `wx.getUserInfo`), tells the truth about identities, moves the clock, counts
+//! calls and injects faults. It deliberately shares no code with the bridge.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use wechat_sim::{Registry, Sim, SimConfig};
+//! let sim = Sim::new(SimConfig::new(Registry::from_file("config/demo-apps.json")?));
+//! let app = sim.router(); // axum::Router<()>: merge it with other routes on one origin
+//! # let _ = app; Ok(()) }
+//! ```
+
+pub mod control;
+pub mod crypto;
+pub mod ids;
+pub mod registry;
+pub mod sim;
+pub mod wechat;
+
+use std::sync::Arc;
+
+pub use control::{acting_user, ActingUser, ApiError};
+pub use registry::{App, AppKind, Registry, RegistryError};
+pub use sim::{
+    Code2Session, Fault, Identity, Profile, Sim, SimConfig, SimError, UnionIdMode, UserInfoBundle,
+};
+
+impl Sim {
+    /// Every WeChat path plus the `/sim/*` control surface, state applied (`Router<()>`).
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        axum::Router::new()
+            .merge(wechat::routes(Arc::clone(self)))
+            .merge(control::routes())
+            .with_state(Arc::clone(self))
+    }
+}

@@ -1,0 +1,207 @@
+//! The demo registry (`config/demo-apps.json`): which apps exist, their secrets and keys.
+//!
+//! Unknown fields are ignored so the file can grow without breaking the simulator; the parsed
+//! JSON value is kept as well so `GET /sim/apps` can hand the whole file back to outside tools.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The kind of a WeChat app, as written in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    MiniProgram,
+    OfficialAccount,
+    MobileApp,
+    Website,
+    /// A kind this simulator does not know; such an app exists but no API accepts it.
+    #[serde(other)]
+    Other,
+}
+
+/// One app of the registry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct App {
+    pub appid: String,
+    #[serde(default)]
+    pub name: String,
+    pub kind: AppKind,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub owner: String,
+    /// The Open Platform account the app is bound to; without one the app has no unionid.
+    #[serde(default)]
+    pub open_platform: Option<String>,
+    pub secret: String,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub encoding_aes_key: Option<String>,
+    #[serde(default)]
+    pub safe_mode: bool,
+}
+
+impl App {
+    pub fn is_mini_program(&self) -> bool {
+        self.kind == AppKind::MiniProgram
+    }
+}
+
+/// The demo site that may ask for QR scenes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Site {
+    pub site_id: String,
+    pub api_key: String,
+}
+
+/// The service and admin credentials devstack accepts.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub admin: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RegistryFile {
+    apps: Vec<App>,
+    #[serde(default)]
+    site: Option<Site>,
+    #[serde(default)]
+    menu_login_key: Option<String>,
+    #[serde(default)]
+    credentials: Option<Credentials>,
+    #[serde(default)]
+    return_url_allow: Vec<String>,
+}
+
+/// Why a registry could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot read registry {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("registry is not valid JSON of the expected shape: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("invalid registry: {0}")]
+    Invalid(String),
+}
+
+/// The parsed registry.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub apps: Vec<App>,
+    pub site: Option<Site>,
+    pub menu_login_key: Option<String>,
+    pub credentials: Option<Credentials>,
+    pub return_url_allow: Vec<String>,
+    raw: Value,
+}
+
+impl Registry {
+    pub fn from_json_str(s: &str) -> Result<Self, RegistryError> {
+        let mut raw: Value = serde_json::from_str(s)?;
+        let file: RegistryFile = serde_json::from_value(raw.clone())?;
+        if let Value::Object(map) = &mut raw {
+            map.remove("_comment");
+        }
+        let mut seen = HashSet::new();
+        for app in &file.apps {
+            if app.appid.is_empty() {
+                return Err(RegistryError::Invalid("an app has an empty appid".into()));
+            }
+            if !seen.insert(app.appid.as_str()) {
+                return Err(RegistryError::Invalid(format!(
+                    "appid {} is listed twice",
+                    app.appid
+                )));
+            }
+            if let Some(key) = &app.encoding_aes_key {
+                if key.len() != 43 {
+                    return Err(RegistryError::Invalid(format!(
+                        "encoding_aes_key of {} must have 43 characters",
+                        app.appid
+                    )));
+                }
+            }
+        }
+        Ok(Registry {
+            apps: file.apps,
+            site: file.site,
+            menu_login_key: file.menu_login_key,
+            credentials: file.credentials,
+            return_url_allow: file.return_url_allow,
+            raw,
+        })
+    }
+
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, RegistryError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json_str(&text)
+    }
+
+    /// The app with this appid, if any.
+    pub fn app(&self, appid: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.appid == appid)
+    }
+
+    /// The apps that have this role (e.g. `pivot_oa`).
+    pub fn apps_with_role<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a App> + 'a {
+        self.apps.iter().filter(move |a| a.role == role)
+    }
+
+    /// The registry file as parsed, without its `_comment`.
+    pub fn raw_json(&self) -> &Value {
+        &self.raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_demo_file_and_ignores_unknown_fields() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo-apps.json");
+        let reg = Registry::from_file(&path).expect("demo registry parses");
+        assert!(reg.apps.len() >= 4);
+        assert!(reg.raw_json().get("_comment").is_none());
+        let mp = reg
+            .apps_with_role("platform_mp")
+            .next()
+            .expect("platform mp");
+        assert_eq!(mp.kind, AppKind::MiniProgram);
+        assert!(mp.open_platform.is_some());
+        assert!(reg.apps_with_role("pivot_oa").all(|a| a.safe_mode));
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_tolerated() {
+        let reg = Registry::from_json_str(
+            r#"{"_comment":"x","future":1,"apps":[{"appid":"wx1","kind":"mini_game","secret":"s","extra":true}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(reg.app("wx1").map(|a| a.kind), Some(AppKind::Other));
+        assert_eq!(reg.raw_json()["future"], 1);
+        assert!(reg.raw_json().get("_comment").is_none());
+    }
+
+    #[test]
+    fn duplicate_appids_are_rejected() {
+        let err = Registry::from_json_str(
+            r#"{"apps":[{"appid":"wx1","kind":"website","secret":"s"},{"appid":"wx1","kind":"website","secret":"t"}]}"#,
+        );
+        assert!(matches!(err, Err(RegistryError::Invalid(_))));
+    }
+}
