@@ -25,8 +25,12 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> Self {
         Settings {
-            public_base: std::env::var("PUBLIC_BASE").unwrap_or_else(|_| "http://127.0.0.1:8080".into()),
-            stash_ttl_secs: std::env::var("WXBRIDGE_STASH_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600),
+            public_base: std::env::var("PUBLIC_BASE")
+                .unwrap_or_else(|_| "http://127.0.0.1:8080".into()),
+            stash_ttl_secs: std::env::var("WXBRIDGE_STASH_TTL_SECS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(600),
         }
     }
 }
@@ -43,32 +47,71 @@ pub struct Bridge {
 
 impl Bridge {
     pub fn assoc(&self) -> Assoc<'_> {
-        Assoc { store: &*self.store, clock: &*self.clock, ids: &*self.ids }
+        Assoc {
+            store: &*self.store,
+            clock: &*self.clock,
+            ids: &*self.ids,
+        }
     }
 
     /// The Lambda configuration: DynamoDB (`WXBRIDGE_TABLE`) or, without it, the embedded
-    /// store; the registry and token key from the environment.
+    /// store; the registry and token key from the environment or SSM Parameter Store.
     pub async fn from_env() -> Result<Self, Error> {
-        let store: Arc<dyn Store> = if std::env::var("WXBRIDGE_TABLE").is_ok() {
-            Arc::new(DynamoStore::from_env().await?)
-        } else {
-            tracing::warn!("WXBRIDGE_TABLE is not set: using the in-memory store");
-            Arc::new(MemoryStore::new())
+        let aws = aws_config::load_from_env().await;
+        let ssm = aws_sdk_ssm::Client::new(&aws);
+        let store: Arc<dyn Store> = match std::env::var("WXBRIDGE_TABLE") {
+            Ok(table) => Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
+            Err(_) => {
+                tracing::warn!("WXBRIDGE_TABLE is not set: using the in-memory store");
+                Arc::new(MemoryStore::new())
+            }
         };
-        let key = std::env::var("WXBRIDGE_TOKEN_KEY")
-            .map_err(|_| Error::Internal("set WXBRIDGE_TOKEN_KEY (32 bytes or more)".into()))?;
+        let registry = match setting("WXBRIDGE_REGISTRY_JSON", &ssm).await? {
+            Some(json) => Registry::from_json(&json)?,
+            None => Registry::from_env()?,
+        };
+        let key = setting("WXBRIDGE_TOKEN_KEY", &ssm).await?.ok_or_else(|| {
+            Error::Internal("set WXBRIDGE_TOKEN_KEY or WXBRIDGE_TOKEN_KEY_SSM".into())
+        })?;
         Ok(Bridge {
             store,
             wechat: Arc::new(WeChatClient::new(WeChatConfig::from_env())?),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
-            registry: Arc::new(Registry::from_env()?),
+            registry: Arc::new(registry),
             tokens: Tokens::new(key.as_bytes(), token_ttl())?,
             settings: Settings::from_env(),
         })
     }
 }
 
+/// A setting from the variable `name`, else from the SSM parameter (decrypted) that the
+/// variable `<name>_SSM` names — how secrets reach a Lambda without sitting in its config.
+async fn setting(name: &str, ssm: &aws_sdk_ssm::Client) -> Result<Option<String>, Error> {
+    if let Ok(v) = std::env::var(name) {
+        return Ok(Some(v));
+    }
+    let Ok(param) = std::env::var(format!("{name}_SSM")) else {
+        return Ok(None);
+    };
+    let out = ssm
+        .get_parameter()
+        .name(&param)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::Internal(format!(
+                "SSM parameter {param}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    Ok(out.parameter.and_then(|p| p.value))
+}
+
 pub fn token_ttl() -> i64 {
-    std::env::var("WXBRIDGE_TOKEN_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3600)
+    std::env::var("WXBRIDGE_TOKEN_TTL_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3600)
 }

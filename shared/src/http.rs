@@ -38,7 +38,10 @@ pub fn bearer(req: &Request) -> Result<&str, Error> {
     req.headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(Error::InvalidToken)
@@ -67,7 +70,10 @@ struct Problem<'a> {
 }
 
 fn title(status: u16) -> &'static str {
-    http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error")
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
 }
 
 pub fn problem(err: &Error) -> Response {
@@ -86,7 +92,8 @@ pub fn problem(err: &Error) -> Response {
     if status == 401 {
         b = b.header(http::header::WWW_AUTHENTICATE, "Bearer");
     }
-    b.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).unwrap_or_else(|_| fallback())
+    b.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
+        .unwrap_or_else(|_| fallback())
 }
 
 fn fallback() -> Response {
@@ -105,7 +112,12 @@ pub fn finish(result: Result<Response, Error>) -> Response {
         }
         Err(e) => {
             if let Error::Internal(why) = &e {
-                tracing::error!(status = e.status(), code = e.code(), why = why.as_str(), "request failed");
+                tracing::error!(
+                    status = e.status(),
+                    code = e.code(),
+                    why = why.as_str(),
+                    "request failed"
+                );
             } else {
                 tracing::info!(status = e.status(), code = e.code(), "request refused");
             }
@@ -121,41 +133,6 @@ pub fn request_id(req: &Request) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(64).collect())
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
-    struct B {
-        code: String,
-    }
-
-    fn req(body: &[u8]) -> Request {
-        http::Request::builder().body(Bytes::copy_from_slice(body)).unwrap()
-    }
-
-    #[test]
-    fn bodies_are_checked() {
-        assert!(matches!(json_body::<B>(&req(b"{")), Err(Error::InvalidRequest(_))));
-        assert!(matches!(json_body::<B>(&req(b"{}")), Err(Error::InvalidRequest(m)) if m.contains("code")));
-        assert!(matches!(json_body::<B>(&req(&vec![b' '; MAX_BODY + 1])), Err(Error::PayloadTooLarge(_))));
-        assert!(json_body::<B>(&req(br#"{"code":"x"}"#)).is_ok());
-    }
-
-    #[test]
-    fn problems_are_rfc9457() {
-        let r = problem(&Error::WeChatCodeUsed);
-        assert_eq!(r.status(), 400);
-        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/problem+json");
-        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
-        assert_eq!(v["code"], "wechat_code_used");
-        assert_eq!(v["status"], 400);
-        let r = problem(&Error::Internal("db password is hunter2".into()));
-        assert!(!String::from_utf8_lossy(r.body()).contains("hunter2"));
-    }
 }
 
 /// Runs one request inside a log span (function, request id, method, path — no query
@@ -174,4 +151,52 @@ where
         path = req.uri().path()
     );
     async move { finish(f(req).await) }.instrument(span).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct B {
+        code: String,
+    }
+
+    fn req(body: &[u8]) -> Request {
+        http::Request::builder()
+            .body(Bytes::copy_from_slice(body))
+            .unwrap()
+    }
+
+    #[test]
+    fn bodies_are_checked() {
+        assert!(matches!(
+            json_body::<B>(&req(b"{")),
+            Err(Error::InvalidRequest(_))
+        ));
+        assert!(
+            matches!(json_body::<B>(&req(b"{}")), Err(Error::InvalidRequest(m)) if m.contains("code"))
+        );
+        assert!(matches!(
+            json_body::<B>(&req(&vec![b' '; MAX_BODY + 1])),
+            Err(Error::PayloadTooLarge(_))
+        ));
+        assert!(json_body::<B>(&req(br#"{"code":"x"}"#)).is_ok());
+    }
+
+    #[test]
+    fn problems_are_rfc9457() {
+        let r = problem(&Error::WeChatCodeUsed);
+        assert_eq!(r.status(), 400);
+        assert_eq!(
+            r.headers()[http::header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["code"], "wechat_code_used");
+        assert_eq!(v["status"], 400);
+        let r = problem(&Error::Internal("db password is hunter2".into()));
+        assert!(!String::from_utf8_lossy(r.body()).contains("hunter2"));
+    }
 }

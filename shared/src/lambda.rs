@@ -21,33 +21,35 @@ where
         Box::new(e) as Error
     })?);
     let handler = Arc::new(handler);
-    lambda_http::run(lambda_http::service_fn(move |event: lambda_http::Request| {
-        let bridge = bridge.clone();
-        let handler = handler.clone();
-        async move {
-            let (mut parts, body) = event.into_parts();
-            let request_id = parts
-                .extensions
-                .get::<lambda_http::Context>()
-                .map(|c| c.request_id.clone())
-                .unwrap_or_default();
-            if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-                parts.headers.insert("x-request-id", v);
+    lambda_http::run(lambda_http::service_fn(
+        move |event: lambda_http::Request| {
+            let bridge = bridge.clone();
+            let handler = handler.clone();
+            async move {
+                let (mut parts, body) = event.into_parts();
+                let request_id = parts
+                    .extensions
+                    .get::<lambda_http::Context>()
+                    .map(|c| c.request_id.clone())
+                    .unwrap_or_default();
+                if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+                    parts.headers.insert("x-request-id", v);
+                }
+                let body = match body {
+                    lambda_http::Body::Empty => Bytes::new(),
+                    lambda_http::Body::Text(t) => Bytes::from(t),
+                    lambda_http::Body::Binary(b) => Bytes::from(b),
+                    _ => Bytes::new(),
+                };
+                let resp = handler(bridge, http::Request::from_parts(parts, body)).await;
+                let (parts, body) = resp.into_parts();
+                let body = match String::from_utf8(body.to_vec()) {
+                    Ok(t) => lambda_http::Body::Text(t),
+                    Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+                };
+                Ok::<_, std::convert::Infallible>(http::Response::from_parts(parts, body))
             }
-            let body = match body {
-                lambda_http::Body::Empty => Bytes::new(),
-                lambda_http::Body::Text(t) => Bytes::from(t),
-                lambda_http::Body::Binary(b) => Bytes::from(b),
-                _ => Bytes::new(),
-            };
-            let resp = handler(bridge, http::Request::from_parts(parts, body)).await;
-            let (parts, body) = resp.into_parts();
-            let body = match String::from_utf8(body.to_vec()) {
-                Ok(t) => lambda_http::Body::Text(t),
-                Err(e) => lambda_http::Body::Binary(e.into_bytes()),
-            };
-            Ok::<_, std::convert::Infallible>(http::Response::from_parts(parts, body))
-        }
-    }))
+        },
+    ))
     .await
 }

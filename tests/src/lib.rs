@@ -37,7 +37,9 @@ pub fn unique(prefix: &str) -> String {
 /// A DynamoDB store on a fresh table of DynamoDB Local.
 pub async fn dynamo_store() -> Arc<dyn Store> {
     let s = DynamoStore::local(&dynamodb_endpoint(), unique("wxb-test")).await;
-    s.ensure_table().await.expect("create table on DynamoDB Local");
+    s.ensure_table()
+        .await
+        .expect("create table on DynamoDB Local");
     Arc::new(s)
 }
 
@@ -74,7 +76,14 @@ pub async fn env_with(kind: StoreKind, mode: UnionIdMode) -> Env {
     };
     let stack = devstack::start(opts).await.expect("devstack starts");
     let base = stack.base.clone();
-    Env { stack, base, http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
+    Env {
+        stack,
+        base,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+    }
 }
 
 pub struct Answer {
@@ -91,7 +100,11 @@ impl Answer {
     #[track_caller]
     pub fn expect_problem(&self, status: u16, code: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{}", self.text);
-        assert!(self.content_type.starts_with("application/problem+json"), "{}", self.content_type);
+        assert!(
+            self.content_type.starts_with("application/problem+json"),
+            "{}",
+            self.content_type
+        );
     }
     #[track_caller]
     pub fn expect_ok(&self) -> &Value {
@@ -107,11 +120,20 @@ impl Env {
 
     async fn answer(resp: reqwest::Response) -> Answer {
         let status = resp.status().as_u16();
-        let content_type =
-            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, content_type, body, text }
+        Answer {
+            status,
+            content_type,
+            body,
+            text,
+        }
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
@@ -123,7 +145,11 @@ impl Env {
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, token: Option<&str>) -> Answer {
-        let mut r = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
+        let mut r = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -140,26 +166,47 @@ impl Env {
 
     /// What `wx.login` gives the user in the mini program.
     pub async fn wx_login(&self, user: &str, appid: &str) -> String {
-        let a = self.post(&format!("/sim/users/{user}/login"), &json!({"appid": appid}), None).await;
-        a.body["code"].as_str().unwrap_or_else(|| panic!("sim login: {}", a.text)).to_owned()
+        let a = self
+            .post(
+                &format!("/sim/users/{user}/login"),
+                &json!({"appid": appid}),
+                None,
+            )
+            .await;
+        a.body["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sim login: {}", a.text))
+            .to_owned()
     }
 
     /// wx.login then POST /v1/mp/login.
     pub async fn login(&self, user: &str, appid: &str) -> Answer {
         let code = self.wx_login(user, appid).await;
-        self.post("/v1/mp/login", &json!({"appid": appid, "code": code}), None).await
+        self.post("/v1/mp/login", &json!({"appid": appid, "code": code}), None)
+            .await
     }
 
     /// What `wx.getUserInfo` gives after the user's last login in that app.
     pub async fn wx_userinfo(&self, user: &str, appid: &str) -> Value {
-        let a = self.post(&format!("/sim/users/{user}/userinfo"), &json!({"appid": appid}), None).await;
+        let a = self
+            .post(
+                &format!("/sim/users/{user}/userinfo"),
+                &json!({"appid": appid}),
+                None,
+            )
+            .await;
         assert_eq!(a.status, 200, "sim userinfo: {}", a.text);
         a.body
     }
 
     pub async fn truth(&self, user: &str, appid: &str) -> (String, Option<String>) {
-        let a = self.get(&format!("/sim/users/{user}/identity?appid={appid}"), None).await;
-        (a.body["openid"].as_str().unwrap().to_owned(), a.body["unionid"].as_str().map(str::to_owned))
+        let a = self
+            .get(&format!("/sim/users/{user}/identity?appid={appid}"), None)
+            .await;
+        (
+            a.body["openid"].as_str().unwrap().to_owned(),
+            a.body["unionid"].as_str().map(str::to_owned),
+        )
     }
 
     pub async fn fault(&self, path: &str, fault: Value) {
@@ -170,12 +217,16 @@ impl Env {
     }
 
     pub async fn advance_clock(&self, secs: i64) {
-        let a = self.post("/sim/clock", &json!({"advance_seconds": secs}), None).await;
+        let a = self
+            .post("/sim/clock", &json!({"advance_seconds": secs}), None)
+            .await;
         assert_eq!(a.status, 200, "clock: {}", a.text);
     }
 
     pub async fn calls(&self, path: &str) -> u64 {
-        self.get("/sim/calls", None).await.body[path].as_u64().unwrap_or(0)
+        self.get("/sim/calls", None).await.body[path]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -189,7 +240,10 @@ pub fn wxa_encrypt(session_key_b64: &str, plaintext: &[u8], iv: [u8; 16]) -> (St
     let b64 = base64::engine::general_purpose::STANDARD;
     let key = b64.decode(session_key_b64).unwrap();
     let enc = cbc::Encryptor::<aes::Aes128>::new_from_slices(&key, &iv).unwrap();
-    (b64.encode(enc.encrypt_padded_vec_mut::<Pkcs7>(plaintext)), b64.encode(iv))
+    (
+        b64.encode(enc.encrypt_padded_vec_mut::<Pkcs7>(plaintext)),
+        b64.encode(iv),
+    )
 }
 
 /// Runs an async test body once per store: `both_stores!(name, |kind| async move { … })`.

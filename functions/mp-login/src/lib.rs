@@ -34,12 +34,18 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     match (req.method().as_str(), req.uri().path()) {
         ("POST", "/v1/mp/login") => {
             let body: LoginBody = json_body(&req)?;
-            Ok(json(200, &login::mp_login(&b, &body.appid, &body.code).await?))
+            Ok(json(
+                200,
+                &login::mp_login(&b, &body.appid, &body.code).await?,
+            ))
         }
         ("POST", "/v1/mp/userinfo") => {
             let who = caller(&b, &req)?;
             let body: UserinfoBody = json_body(&req)?;
-            Ok(json(200, &login::mp_userinfo(&b, &who, &body.encrypted_data, &body.iv).await?))
+            Ok(json(
+                200,
+                &login::mp_userinfo(&b, &who, &body.encrypted_data, &body.iv).await?,
+            ))
         }
         ("GET", "/v1/me") => {
             let who = caller(&b, &req)?;

@@ -126,7 +126,11 @@ async fn pause(attempt: u32) {
 }
 
 impl<'a> Assoc<'a> {
-    pub async fn identity(&self, appid: &AppId, openid: &OpenId) -> Result<Option<Identity>, Error> {
+    pub async fn identity(
+        &self,
+        appid: &AppId,
+        openid: &OpenId,
+    ) -> Result<Option<Identity>, Error> {
         match self.store.get(&keys::identity(appid, openid)).await? {
             Some(it) => Ok(Some(parse_identity(&it, appid, openid)?)),
             None => Ok(None),
@@ -153,10 +157,17 @@ impl<'a> Assoc<'a> {
             }
             let linked = items
                 .iter()
-                .filter(|i| i.s("SK").is_some_and(|s| s.starts_with(keys::MEMBERSHIP_PREFIX)))
+                .filter(|i| {
+                    i.s("SK")
+                        .is_some_and(|s| s.starts_with(keys::MEMBERSHIP_PREFIX))
+                })
                 .filter_map(parse_linked)
                 .collect();
-            return Ok(PersonView { person: current, created_millis: head.n("created").unwrap_or_default(), linked });
+            return Ok(PersonView {
+                person: current,
+                created_millis: head.n("created").unwrap_or_default(),
+                linked,
+            });
         }
         Err(Error::Internal("merge chain too long".into()))
     }
@@ -178,14 +189,27 @@ impl<'a> Assoc<'a> {
                 let (identity, view) = match (unionid, &ident.unionid) {
                     (Some(u), None) if app.open_platform.is_some() => {
                         let view = self.attach_unionid(app, &ident, u).await?;
-                        (Identity { unionid: Some(u.clone()), ..ident }, view)
+                        (
+                            Identity {
+                                unionid: Some(u.clone()),
+                                ..ident
+                            },
+                            view,
+                        )
                     }
                     _ => {
                         let view = self.view(&ident.person).await?;
                         (ident, view)
                     }
                 };
-                return Ok(Resolved { identity: Identity { person: view.person.clone(), ..identity }, view, new_person: false });
+                return Ok(Resolved {
+                    identity: Identity {
+                        person: view.person.clone(),
+                        ..identity
+                    },
+                    view,
+                    new_person: false,
+                });
             }
             let by_union = match (unionid, &app.open_platform) {
                 (Some(u), Some(op)) => match self.store.get(&keys::union(op, u)).await? {
@@ -203,7 +227,11 @@ impl<'a> Assoc<'a> {
                     let ops = vec![
                         Write::Check {
                             key: keys::person(&view.person),
-                            cond: vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())],
+                            cond: vec![
+                                Check::Exists,
+                                Check::Absent("merged_into".into()),
+                                Check::Absent("merging".into()),
+                            ],
                         },
                         self.put_identity(app, openid, &view.person, unionid, via, now),
                         self.put_membership(app, openid, &view.person, via, now),
@@ -227,7 +255,11 @@ impl<'a> Assoc<'a> {
                             cond: vec![Check::NotExists],
                         });
                     }
-                    let view = PersonView { person, created_millis: now, linked: vec![self.linked(app, openid, via, now)] };
+                    let view = PersonView {
+                        person,
+                        created_millis: now,
+                        linked: vec![self.linked(app, openid, via, now)],
+                    };
                     (ops, view, true)
                 }
             };
@@ -240,11 +272,16 @@ impl<'a> Assoc<'a> {
                         unionid: unionid.filter(|_| app.open_platform.is_some()).cloned(),
                     };
                     tracing::info!(new_person, appid = %app.appid, via = via.as_str(), "identity linked");
-                    return Ok(Resolved { identity, view, new_person });
+                    return Ok(Resolved {
+                        identity,
+                        view,
+                        new_person,
+                    });
                 }
                 // The person already holds another openid of this app: refuse, never overwrite.
                 Err(StoreError::ConditionFailed { index: 2 }) if !new_person => {
-                    self.record_conflict(&view.person, None, &app.appid, "login").await;
+                    self.record_conflict(&view.person, None, &app.appid, "login")
+                        .await;
                     return Err(Error::IdentityConflict);
                 }
                 // Someone else created the identity, person or union first: read again.
@@ -257,7 +294,12 @@ impl<'a> Assoc<'a> {
 
     /// Binds a unionid learnt later (e.g. from encrypted userinfo) to an identity, merging
     /// with the person that unionid already names.
-    pub async fn attach_unionid(&self, app: &App, ident: &Identity, unionid: &UnionId) -> Result<PersonView, Error> {
+    pub async fn attach_unionid(
+        &self,
+        app: &App,
+        ident: &Identity,
+        unionid: &UnionId,
+    ) -> Result<PersonView, Error> {
         let Some(op) = &app.open_platform else {
             return self.view(&ident.person).await;
         };
@@ -280,12 +322,17 @@ impl<'a> Assoc<'a> {
             };
             let Some(theirs) = theirs else {
                 let ops = vec![
-                    Write::Put { item: item(&ukey, [("person", s(mine.person.as_str()))]), cond: vec![Check::NotExists] },
+                    Write::Put {
+                        item: item(&ukey, [("person", s(mine.person.as_str()))]),
+                        cond: vec![Check::NotExists],
+                    },
                     set_unionid.clone(),
                 ];
                 match self.store.transact(ops).await {
                     Ok(()) => return Ok(mine),
-                    Err(StoreError::ConditionFailed { index: 1 }) => return self.view(&ident.person).await,
+                    Err(StoreError::ConditionFailed { index: 1 }) => {
+                        return self.view(&ident.person).await
+                    }
                     Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
                 }
@@ -312,14 +359,30 @@ impl<'a> Assoc<'a> {
         if a.person == b.person {
             return Ok(Some(a));
         }
-        let theirs: HashMap<&AppId, &OpenId> = b.linked.iter().map(|l| (&l.appid, &l.openid)).collect();
-        if let Some(clash) = a.linked.iter().find(|l| theirs.get(&l.appid).is_some_and(|o| *o != &l.openid)) {
-            self.record_conflict(&a.person, Some(&b.person), &clash.appid, "merge").await;
+        let theirs: HashMap<&AppId, &OpenId> =
+            b.linked.iter().map(|l| (&l.appid, &l.openid)).collect();
+        if let Some(clash) = a
+            .linked
+            .iter()
+            .find(|l| theirs.get(&l.appid).is_some_and(|o| *o != &l.openid))
+        {
+            self.record_conflict(&a.person, Some(&b.person), &clash.appid, "merge")
+                .await;
             return Err(Error::IdentityConflict);
         }
         // The smaller person moves; on a tie the younger one (UUIDv7 order).
-        let (winner, loser) = if (a.linked.len(), &b.person) > (b.linked.len(), &a.person) { (a, b) } else { (b, a) };
-        let free = || vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())];
+        let (winner, loser) = if (a.linked.len(), &b.person) > (b.linked.len(), &a.person) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let free = || {
+            vec![
+                Check::Exists,
+                Check::Absent("merged_into".into()),
+                Check::Absent("merging".into()),
+            ]
+        };
         let start = vec![
             Write::Update {
                 key: keys::person(&loser.person),
@@ -347,9 +410,15 @@ impl<'a> Assoc<'a> {
     /// Moves the loser's memberships to the winner in chunks, then clears the mark. Safe to
     /// run again, and by many readers at once: every step is conditional and idempotent.
     async fn complete_merge(&self, winner: &PersonId, loser: &PersonId) -> Result<(), Error> {
-        let rest = self.store.query(&keys::person_pk(loser), keys::MEMBERSHIP_PREFIX).await?;
+        let rest = self
+            .store
+            .query(&keys::person_pk(loser), keys::MEMBERSHIP_PREFIX)
+            .await?;
         for chunk in rest.chunks(MOVE_CHUNK) {
-            let ops: Vec<Write> = chunk.iter().flat_map(|m| self.move_ops(winner, loser, m)).collect();
+            let ops: Vec<Write> = chunk
+                .iter()
+                .flat_map(|m| self.move_ops(winner, loser, m))
+                .collect();
             match self.store.transact(ops).await {
                 Ok(()) => {}
                 Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => {
@@ -383,7 +452,10 @@ impl<'a> Assoc<'a> {
                 key: crate::store::Key::new(keys::person_pk(loser), sk),
                 cond: vec![Check::Eq("openid".into(), s(linked.openid.as_str()))],
             },
-            Write::Put { item: moved, cond: vec![Check::NotExists] },
+            Write::Put {
+                item: moved,
+                cond: vec![Check::NotExists],
+            },
             Write::Update {
                 key: keys::identity(&linked.appid, &linked.openid),
                 set: vec![("person".into(), s(winner.as_str()))],
@@ -394,7 +466,9 @@ impl<'a> Assoc<'a> {
     }
 
     async fn move_one(&self, winner: &PersonId, loser: &PersonId, m: &Item) -> Result<(), Error> {
-        let Some(linked) = parse_linked(m) else { return Ok(()) };
+        let Some(linked) = parse_linked(m) else {
+            return Ok(());
+        };
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 pause(attempt).await;
@@ -407,7 +481,8 @@ impl<'a> Assoc<'a> {
                 Err(StoreError::ConditionFailed { index: 1 }) => {
                     // The winner gained another openid of this app since the merge began:
                     // keep both as they are, and say so.
-                    self.record_conflict(winner, Some(loser), &linked.appid, "merge_move").await;
+                    self.record_conflict(winner, Some(loser), &linked.appid, "merge_move")
+                        .await;
                     return Ok(());
                 }
                 // The identity was erased meanwhile: drop the stale membership only.
@@ -426,7 +501,15 @@ impl<'a> Assoc<'a> {
         Err(Error::Busy)
     }
 
-    fn put_identity(&self, app: &App, openid: &OpenId, person: &PersonId, unionid: Option<&UnionId>, via: Via, now: i64) -> Write {
+    fn put_identity(
+        &self,
+        app: &App,
+        openid: &OpenId,
+        person: &PersonId,
+        unionid: Option<&UnionId>,
+        via: Via,
+        now: i64,
+    ) -> Write {
         let mut it = item(
             &keys::identity(&app.appid, openid),
             [
@@ -440,10 +523,20 @@ impl<'a> Assoc<'a> {
         if let (Some(u), Some(_)) = (unionid, &app.open_platform) {
             it.insert("unionid".into(), s(u.as_str()));
         }
-        Write::Put { item: it, cond: vec![Check::NotExists] }
+        Write::Put {
+            item: it,
+            cond: vec![Check::NotExists],
+        }
     }
 
-    fn put_membership(&self, app: &App, openid: &OpenId, person: &PersonId, via: Via, now: i64) -> Write {
+    fn put_membership(
+        &self,
+        app: &App,
+        openid: &OpenId,
+        person: &PersonId,
+        via: Via,
+        now: i64,
+    ) -> Write {
         Write::Put {
             item: item(
                 &keys::membership(person, &app.appid),
@@ -472,13 +565,26 @@ impl<'a> Assoc<'a> {
 
     /// A refused link is kept for operators (and logged without ids of the people involved
     /// beyond the app).
-    async fn record_conflict(&self, person: &PersonId, other: Option<&PersonId>, appid: &AppId, during: &str) {
+    async fn record_conflict(
+        &self,
+        person: &PersonId,
+        other: Option<&PersonId>,
+        appid: &AppId,
+        during: &str,
+    ) {
         let now = self.clock.now_millis();
-        let mut attrs = vec![("appid", s(appid.as_str())), ("during", s(during)), ("at", Attr::N(now))];
+        let mut attrs = vec![
+            ("appid", s(appid.as_str())),
+            ("during", s(during)),
+            ("at", Attr::N(now)),
+        ];
         if let Some(o) = other {
             attrs.push(("other", s(o.as_str())));
         }
-        let w = Write::Put { item: item(&keys::conflict(person, now, &self.ids.token()), attrs), cond: vec![] };
+        let w = Write::Put {
+            item: item(&keys::conflict(person, now, &self.ids.token()), attrs),
+            cond: vec![],
+        };
         if let Err(e) = self.store.write(w).await {
             tracing::error!(error = %e, "could not record an identity conflict");
         }

@@ -35,5 +35,8 @@ pub fn stash(appid: &AppId, openid: &OpenId) -> Key {
 }
 
 pub fn conflict(person: &PersonId, at_millis: i64, nonce: &str) -> Key {
-    Key::new(format!("CONFLICT#{person}"), format!("C#{at_millis:013}#{nonce}"))
+    Key::new(
+        format!("CONFLICT#{person}"),
+        format!("C#{at_millis:013}#{nonce}"),
+    )
 }

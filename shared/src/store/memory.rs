@@ -43,9 +43,10 @@ fn holds(current: Option<&Item>, cond: &[Check]) -> bool {
 
 fn cond_of(op: &Write) -> &[Check] {
     match op {
-        Write::Put { cond, .. } | Write::Update { cond, .. } | Write::Delete { cond, .. } | Write::Check { cond, .. } => {
-            cond
-        }
+        Write::Put { cond, .. }
+        | Write::Update { cond, .. }
+        | Write::Delete { cond, .. }
+        | Write::Check { cond, .. } => cond,
     }
 }
 
@@ -54,7 +55,9 @@ fn apply(items: &mut BTreeMap<Key, Item>, op: Write) {
         Write::Put { item, .. } => {
             items.insert(item_key(&item), item);
         }
-        Write::Update { key, set, remove, .. } => {
+        Write::Update {
+            key, set, remove, ..
+        } => {
             let entry = items.entry(key.clone()).or_insert_with(|| {
                 let mut it = Item::new();
                 it.insert("PK".into(), Attr::S(key.pk.clone()));
@@ -79,12 +82,18 @@ fn check_item_shape(op: &Write) -> Result<(), StoreError> {
     if let Write::Put { item, .. } = op {
         let k = item_key(item);
         if k.pk.is_empty() || k.sk.is_empty() {
-            return Err(StoreError::Invalid("an item needs non-empty PK and SK".into()));
+            return Err(StoreError::Invalid(
+                "an item needs non-empty PK and SK".into(),
+            ));
         }
     }
     if let Write::Update { set, remove, .. } = op {
-        if set.iter().any(|(k, _)| k == "PK" || k == "SK") || remove.iter().any(|k| k == "PK" || k == "SK") {
-            return Err(StoreError::Invalid("an update cannot change the key".into()));
+        if set.iter().any(|(k, _)| k == "PK" || k == "SK")
+            || remove.iter().any(|k| k == "PK" || k == "SK")
+        {
+            return Err(StoreError::Invalid(
+                "an update cannot change the key".into(),
+            ));
         }
     }
     Ok(())
@@ -108,7 +117,9 @@ impl Store for MemoryStore {
 
     async fn write(&self, op: Write) -> Result<(), StoreError> {
         if matches!(op, Write::Check { .. }) {
-            return Err(StoreError::Invalid("a condition check only exists inside a transaction".into()));
+            return Err(StoreError::Invalid(
+                "a condition check only exists inside a transaction".into(),
+            ));
         }
         check_item_shape(&op)?;
         let mut items = self.lock();
@@ -125,7 +136,10 @@ impl Store for MemoryStore {
             check_item_shape(op)?;
         }
         let mut items = self.lock();
-        if let Some(index) = ops.iter().position(|op| !holds(items.get(&op.key()), cond_of(op))) {
+        if let Some(index) = ops
+            .iter()
+            .position(|op| !holds(items.get(&op.key()), cond_of(op)))
+        {
             return Err(StoreError::ConditionFailed { index });
         }
         for op in ops {

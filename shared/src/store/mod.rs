@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
+pub mod counting;
 pub mod dynamo;
 pub mod memory;
 
@@ -31,7 +32,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Key { pk: pk.into(), sk: sk.into() }
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 }
 
@@ -50,20 +54,36 @@ pub enum Check {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    Put { item: Item, cond: Vec<Check> },
+    Put {
+        item: Item,
+        cond: Vec<Check>,
+    },
     /// Sets and removes attributes; like DynamoDB, creates the item when it is missing
     /// unless a condition forbids it.
-    Update { key: Key, set: Vec<(String, Attr)>, remove: Vec<String>, cond: Vec<Check> },
-    Delete { key: Key, cond: Vec<Check> },
+    Update {
+        key: Key,
+        set: Vec<(String, Attr)>,
+        remove: Vec<String>,
+        cond: Vec<Check>,
+    },
+    Delete {
+        key: Key,
+        cond: Vec<Check>,
+    },
     /// Writes nothing; the transaction fails if the condition does not hold.
-    Check { key: Key, cond: Vec<Check> },
+    Check {
+        key: Key,
+        cond: Vec<Check>,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> Key {
         match self {
             Write::Put { item, .. } => item_key(item),
-            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => key.clone(),
+            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => {
+                key.clone()
+            }
         }
     }
 }
@@ -95,7 +115,10 @@ pub trait Store: Send + Sync {
 }
 
 pub fn item_key(item: &Item) -> Key {
-    Key::new(item.s("PK").unwrap_or_default(), item.s("SK").unwrap_or_default())
+    Key::new(
+        item.s("PK").unwrap_or_default(),
+        item.s("SK").unwrap_or_default(),
+    )
 }
 
 /// Typed access to item attributes.
@@ -137,12 +160,16 @@ pub fn s(v: impl Into<String>) -> Attr {
 /// Validation both adapters apply before writing, so they fail alike.
 pub(crate) fn validate_transaction(ops: &[Write]) -> Result<(), StoreError> {
     if ops.is_empty() || ops.len() > MAX_TRANSACT_ITEMS {
-        return Err(StoreError::Invalid(format!("a transaction holds 1 to {MAX_TRANSACT_ITEMS} writes")));
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds 1 to {MAX_TRANSACT_ITEMS} writes"
+        )));
     }
     let mut keys: Vec<Key> = ops.iter().map(Write::key).collect();
     keys.sort();
     if keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err(StoreError::Invalid("two writes in one transaction touch the same item".into()));
+        return Err(StoreError::Invalid(
+            "two writes in one transaction touch the same item".into(),
+        ));
     }
     Ok(())
 }

@@ -25,9 +25,15 @@ impl WeChatConfig {
     pub fn from_env() -> Self {
         let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
         WeChatConfig {
-            api_base: env("WECHAT_API_BASE", "https://api.weixin.qq.com").trim_end_matches('/').to_owned(),
-            open_base: env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com").trim_end_matches('/').to_owned(),
-            timeout: Duration::from_millis(env("WECHAT_TIMEOUT_MS", "2500").parse().unwrap_or(2500)),
+            api_base: env("WECHAT_API_BASE", "https://api.weixin.qq.com")
+                .trim_end_matches('/')
+                .to_owned(),
+            open_base: env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com")
+                .trim_end_matches('/')
+                .to_owned(),
+            timeout: Duration::from_millis(
+                env("WECHAT_TIMEOUT_MS", "2500").parse().unwrap_or(2500),
+            ),
             attempts: 3,
             backoff: Duration::from_millis(100),
         }
@@ -84,7 +90,12 @@ impl WeChatClient {
             match self.once(path, query, errcode).await {
                 Attempt::Done(r) => return r,
                 Attempt::Retry(e) => {
-                    tracing::warn!(path, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "wechat call will be retried");
+                    tracing::warn!(
+                        path,
+                        attempt,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "wechat call will be retried"
+                    );
                     last = e;
                 }
             }
@@ -103,7 +114,12 @@ impl WeChatClient {
             Ok(r) => r,
             Err(e) => {
                 let e = e.without_url();
-                tracing::warn!(path, timeout = e.is_timeout(), connect = e.is_connect(), "wechat unreachable");
+                tracing::warn!(
+                    path,
+                    timeout = e.is_timeout(),
+                    connect = e.is_connect(),
+                    "wechat unreachable"
+                );
                 return Attempt::Retry(Error::WeChatUnavailable);
             }
         };
@@ -120,7 +136,11 @@ impl WeChatClient {
         let parsed: T = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(_) => {
-                tracing::warn!(path, status = status.as_u16(), "wechat answer is not the expected JSON");
+                tracing::warn!(
+                    path,
+                    status = status.as_u16(),
+                    "wechat answer is not the expected JSON"
+                );
                 return Attempt::Retry(Error::WeChatUnavailable);
             }
         };
@@ -160,6 +180,10 @@ impl WeChat for WeChatClient {
             Some(u) if !u.is_empty() => Some(UnionId::parse(u).map_err(|_| bad())?),
             _ => None,
         };
-        Ok(Session { openid, session_key, unionid })
+        Ok(Session {
+            openid,
+            session_key,
+            unionid,
+        })
     }
 }

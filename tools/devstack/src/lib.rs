@@ -13,6 +13,7 @@ use shared::bridge::{token_ttl, Bridge, Settings};
 use shared::http::{problem, Request, Response};
 use shared::ports::RandomIds;
 use shared::registry::Registry;
+use shared::store::counting::CountingStore;
 use shared::store::dynamo::DynamoStore;
 use shared::store::memory::MemoryStore;
 use shared::store::Store;
@@ -59,10 +60,15 @@ pub struct Devstack {
     pub base: String,
     pub bridge: Arc<Bridge>,
     pub sim: Arc<Sim>,
+    /// Every store request the bridge made (the figures behind "requests per login").
+    pub store_counts: Arc<CountingStore>,
     pub server: tokio::task::JoinHandle<()>,
 }
 
-type Handler = fn(Arc<Bridge>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+type Handler = fn(
+    Arc<Bridge>,
+    Request,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 /// Which function serves a path: the same split as the API Gateway routes in template.yaml.
 fn function_for(path: &str) -> Option<Handler> {
@@ -73,22 +79,35 @@ fn function_for(path: &str) -> Option<Handler> {
 }
 
 pub async fn start(opts: Options) -> Result<Devstack, String> {
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| format!("bind {}: {e}", opts.listen))?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| format!("bind {}: {e}", opts.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let base = format!("http://{addr}");
-    let registry_json = opts.registry_json.clone().unwrap_or_else(|| DEMO_REGISTRY.to_owned());
+    let registry_json = opts
+        .registry_json
+        .clone()
+        .unwrap_or_else(|| DEMO_REGISTRY.to_owned());
 
-    let sim_registry = wechat_sim::Registry::from_json_str(&registry_json).map_err(|e| format!("registry: {e}"))?;
-    let sim = Sim::new(SimConfig { registry: sim_registry, unionid_mode: opts.unionid_mode, push_base: Some(base.clone()) });
+    let sim_registry = wechat_sim::Registry::from_json_str(&registry_json)
+        .map_err(|e| format!("registry: {e}"))?;
+    let sim = Sim::new(SimConfig {
+        registry: sim_registry,
+        unionid_mode: opts.unionid_mode,
+        push_base: Some(base.clone()),
+    });
 
     let store: Arc<dyn Store> = match &opts.dynamodb {
         Some((endpoint, table)) => {
             let s = DynamoStore::local(endpoint, table.clone()).await;
-            s.ensure_table().await.map_err(|e| format!("dynamodb table {table}: {e}"))?;
+            s.ensure_table()
+                .await
+                .map_err(|e| format!("dynamodb table {table}: {e}"))?;
             Arc::new(s)
         }
         None => Arc::new(MemoryStore::new()),
     };
+    let store_counts = Arc::new(CountingStore::new(store));
     let wechat = WeChatClient::new(WeChatConfig {
         api_base: base.clone(),
         open_base: base.clone(),
@@ -100,14 +119,17 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
     let key: [u8; 32] = rand::random();
     let clock_sim = sim.clone();
     let bridge = Arc::new(Bridge {
-        store,
+        store: store_counts.clone(),
         wechat: Arc::new(wechat),
         // One world clock: moving the simulator's clock moves the bridge's too.
         clock: Arc::new(move || clock_sim.now_millis()),
         ids: Arc::new(RandomIds),
         registry: Arc::new(Registry::from_json(&registry_json).map_err(|e| e.to_string())?),
         tokens: Tokens::new(hex::encode(key).as_bytes(), token_ttl()).map_err(|e| e.to_string())?,
-        settings: Settings { public_base: base.clone(), stash_ttl_secs: opts.stash_ttl_secs },
+        settings: Settings {
+            public_base: base.clone(),
+            stash_ttl_secs: opts.stash_ttl_secs,
+        },
     });
 
     let for_routes = bridge.clone();
@@ -120,7 +142,14 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
             tracing::error!(error = %e, "devstack server stopped");
         }
     });
-    Ok(Devstack { addr, base, bridge, sim, server })
+    Ok(Devstack {
+        addr,
+        base,
+        bridge,
+        sim,
+        store_counts,
+        server,
+    })
 }
 
 async fn dispatch(bridge: Arc<Bridge>, req: AxumRequest) -> AxumResponse {
@@ -149,7 +178,11 @@ fn to_axum(resp: Response) -> AxumResponse {
 /// What devstack prints on start: what it serves and how to try it.
 pub fn banner(d: &Devstack, store: &str) -> String {
     let reg = &d.bridge.registry;
-    let mp = reg.apps().find(|a| a.role == "platform_mp").map(|a| a.appid.to_string()).unwrap_or_default();
+    let mp = reg
+        .apps()
+        .find(|a| a.role == "platform_mp")
+        .map(|a| a.appid.to_string())
+        .unwrap_or_default();
     let b = &d.base;
     format!(
         "wxbridge devstack on {b} (store: {store})\n\

@@ -1,0 +1,61 @@
+//! In-process latency of mini-program login on the embedded store, WeChat answered
+//! in-process (so no I/O is measured): `cargo bench -p wxbridge-shared --bench login`.
+
+use async_trait::async_trait;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::Arc;
+
+use shared::bridge::{Bridge, Settings};
+use shared::domain::login::mp_login;
+use shared::ids::{AppId, Code, OpenId, Secret, UnionId};
+use shared::ports::{RandomIds, SystemClock};
+use shared::registry::{App, Registry};
+use shared::store::memory::MemoryStore;
+use shared::tokens::Tokens;
+use shared::wechat::{Session, WeChat};
+use shared::Error;
+
+/// Answers every code with the same person, like WeChat would for one user.
+struct OneUser;
+
+#[async_trait]
+impl WeChat for OneUser {
+    async fn code2session(&self, _app: &App, _code: &Code) -> Result<Session, Error> {
+        Ok(Session {
+            openid: OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE")?,
+            session_key: Secret::new("tiihtNczf5v6AKRyjwEUhQ=="),
+            unionid: Some(UnionId::parse("ocMvos6NjeKLIBqg5Mr9QjxrP1FA")?),
+        })
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bridge = Bridge {
+        store: Arc::new(MemoryStore::new()),
+        wechat: Arc::new(OneUser),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        registry: Arc::new(
+            Registry::from_json(include_str!("../../config/demo-apps.json")).unwrap(),
+        ),
+        tokens: Tokens::new(&[9u8; 32], 3600).unwrap(),
+        settings: Settings {
+            public_base: "http://bench".into(),
+            stash_ttl_secs: 600,
+        },
+    };
+    let app = AppId::parse("wx1a2b3c4d5e6f7001").unwrap();
+    let code = Code::parse("benchcode").unwrap();
+    rt.block_on(mp_login(&bridge, &app, &code)).unwrap();
+    c.bench_function(
+        "returning mini-program login (memory store, in-process WeChat)",
+        |b| b.iter(|| rt.block_on(mp_login(&bridge, &app, &code)).unwrap()),
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
