@@ -12,7 +12,7 @@ use shared::ports::{RandomIds, SystemClock};
 use shared::registry::{App, Registry};
 use shared::store::memory::MemoryStore;
 use shared::tokens::Tokens;
-use shared::wechat::{Session, WeChat};
+use shared::wechat::{Session, WeChat, WebGrant};
 use shared::Error;
 
 /// Answers every code with the same person, like WeChat would for one user.
@@ -27,34 +27,36 @@ impl WeChat for OneUser {
             unionid: Some(UnionId::parse("ocMvos6NjeKLIBqg5Mr9QjxrP1FA")?),
         })
     }
+    async fn web_grant(&self, _app: &App, _code: &Code) -> Result<WebGrant, Error> {
+        Err(Error::WeChatCodeInvalid)
+    }
+    async fn web_unionid(&self, _grant: &WebGrant) -> Result<Option<UnionId>, Error> {
+        Ok(None)
+    }
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let bridge = Bridge {
         store: Arc::new(MemoryStore::new()),
         wechat: Arc::new(OneUser),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
-        registry: Arc::new(
-            Registry::from_json(include_str!("../../config/demo-apps.json")).unwrap(),
-        ),
+        registry: Arc::new(Registry::from_json(include_str!("../../config/demo-apps.json")).unwrap()),
         tokens: Tokens::new(&[9u8; 32], 3600).unwrap(),
         settings: Settings {
             public_base: "http://bench".into(),
+            open_base: "http://bench".into(),
             stash_ttl_secs: 600,
         },
+        translations: Default::default(),
     };
     let app = AppId::parse("wx1a2b3c4d5e6f7001").unwrap();
     let code = Code::parse("benchcode").unwrap();
     rt.block_on(mp_login(&bridge, &app, &code)).unwrap();
-    c.bench_function(
-        "returning mini-program login (memory store, in-process WeChat)",
-        |b| b.iter(|| rt.block_on(mp_login(&bridge, &app, &code)).unwrap()),
-    );
+    c.bench_function("returning mini-program login (memory store, in-process WeChat)", |b| {
+        b.iter(|| rt.block_on(mp_login(&bridge, &app, &code)).unwrap())
+    });
 }
 
 criterion_group!(benches, bench);

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::domain::assoc::Assoc;
+use crate::domain::translate::PersonCache;
 use crate::error::Error;
 use crate::ports::{Clock, Ids, RandomIds, SystemClock};
 use crate::registry::Registry;
@@ -18,6 +19,8 @@ use crate::wechat::WeChat;
 pub struct Settings {
     /// The bridge's public origin (the fused domain).
     pub public_base: String,
+    /// Where users' browsers go for web authorization (`WECHAT_OPEN_BASE`).
+    pub open_base: String,
     /// How long a mini-program session_key is kept for the two-step userinfo call.
     pub stash_ttl_secs: i64,
 }
@@ -26,11 +29,14 @@ impl Settings {
     pub fn from_env() -> Self {
         Settings {
             public_base: std::env::var("PUBLIC_BASE")
-                .unwrap_or_else(|_| "http://127.0.0.1:8080".into()),
-            stash_ttl_secs: std::env::var("WXBRIDGE_STASH_TTL_SECS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(600),
+                .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            open_base: std::env::var("WECHAT_OPEN_BASE")
+                .unwrap_or_else(|_| "https://open.weixin.qq.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            stash_ttl_secs: std::env::var("WXBRIDGE_STASH_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600),
         }
     }
 }
@@ -43,15 +49,13 @@ pub struct Bridge {
     pub registry: Arc<Registry>,
     pub tokens: Tokens,
     pub settings: Settings,
+    /// Per cold start: which person an (app, openid) is (translation's warm path).
+    pub translations: PersonCache,
 }
 
 impl Bridge {
     pub fn assoc(&self) -> Assoc<'_> {
-        Assoc {
-            store: &*self.store,
-            clock: &*self.clock,
-            ids: &*self.ids,
-        }
+        Assoc { store: &*self.store, clock: &*self.clock, ids: &*self.ids }
     }
 
     /// The Lambda configuration: DynamoDB (`WXBRIDGE_TABLE`) or, without it, the embedded
@@ -70,9 +74,9 @@ impl Bridge {
             Some(json) => Registry::from_json(&json)?,
             None => Registry::from_env()?,
         };
-        let key = setting("WXBRIDGE_TOKEN_KEY", &ssm).await?.ok_or_else(|| {
-            Error::Internal("set WXBRIDGE_TOKEN_KEY or WXBRIDGE_TOKEN_KEY_SSM".into())
-        })?;
+        let key = setting("WXBRIDGE_TOKEN_KEY", &ssm)
+            .await?
+            .ok_or_else(|| Error::Internal("set WXBRIDGE_TOKEN_KEY or WXBRIDGE_TOKEN_KEY_SSM".into()))?;
         Ok(Bridge {
             store,
             wechat: Arc::new(WeChatClient::new(WeChatConfig::from_env())?),
@@ -81,6 +85,7 @@ impl Bridge {
             registry: Arc::new(registry),
             tokens: Tokens::new(key.as_bytes(), token_ttl())?,
             settings: Settings::from_env(),
+            translations: PersonCache::default(),
         })
     }
 }
@@ -94,24 +99,12 @@ async fn setting(name: &str, ssm: &aws_sdk_ssm::Client) -> Result<Option<String>
     let Ok(param) = std::env::var(format!("{name}_SSM")) else {
         return Ok(None);
     };
-    let out = ssm
-        .get_parameter()
-        .name(&param)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| {
-            Error::Internal(format!(
-                "SSM parameter {param}: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(&e)
-            ))
-        })?;
+    let out = ssm.get_parameter().name(&param).with_decryption(true).send().await.map_err(|e| {
+        Error::Internal(format!("SSM parameter {param}: {}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
+    })?;
     Ok(out.parameter.and_then(|p| p.value))
 }
 
 pub fn token_ttl() -> i64 {
-    std::env::var("WXBRIDGE_TOKEN_TTL_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3600)
+    std::env::var("WXBRIDGE_TOKEN_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3600)
 }

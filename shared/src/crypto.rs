@@ -14,27 +14,18 @@ type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 pub const MAX_ENCRYPTED_LEN: usize = 16 * 1024;
 
 /// Opens `encryptedData`: any wrong key, IV, length or padding is `decrypt_failed`.
-pub fn wxa_decrypt(
-    session_key: &Secret,
-    encrypted_b64: &str,
-    iv_b64: &str,
-) -> Result<Vec<u8>, Error> {
+pub fn wxa_decrypt(session_key: &Secret, encrypted_b64: &str, iv_b64: &str) -> Result<Vec<u8>, Error> {
     if encrypted_b64.len() > MAX_ENCRYPTED_LEN {
         return Err(Error::DecryptFailed);
     }
-    let key = B64
-        .decode(session_key.expose())
-        .map_err(|_| Error::DecryptFailed)?;
+    let key = B64.decode(session_key.expose()).map_err(|_| Error::DecryptFailed)?;
     let iv = B64.decode(iv_b64).map_err(|_| Error::DecryptFailed)?;
-    let data = B64
-        .decode(encrypted_b64)
-        .map_err(|_| Error::DecryptFailed)?;
+    let data = B64.decode(encrypted_b64).map_err(|_| Error::DecryptFailed)?;
     if key.len() != 16 || iv.len() != 16 || data.is_empty() || data.len() % 16 != 0 {
         return Err(Error::DecryptFailed);
     }
     let dec = Aes128CbcDec::new_from_slices(&key, &iv).map_err(|_| Error::DecryptFailed)?;
-    dec.decrypt_padded_vec_mut::<Pkcs7>(&data)
-        .map_err(|_| Error::DecryptFailed)
+    dec.decrypt_padded_vec_mut::<Pkcs7>(&data).map_err(|_| Error::DecryptFailed)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -98,35 +89,20 @@ mod tests {
         assert_eq!(out.len(), 393);
         assert_eq!(std::str::from_utf8(&out).unwrap(), PLAIN);
         let info = open_userinfo(&Secret::new(KEY), DATA, IV, "wx4f4bc4dec97d474b").unwrap();
-        assert_eq!(
-            info.union_id.as_deref(),
-            Some("ocMvos6NjeKLIBqg5Mr9QjxrP1FA")
-        );
+        assert_eq!(info.union_id.as_deref(), Some("ocMvos6NjeKLIBqg5Mr9QjxrP1FA"));
         assert_eq!(info.watermark.timestamp, 1477314187);
     }
 
     #[test]
     fn wrong_key_tampering_and_other_apps_are_refused() {
-        assert!(matches!(
-            wxa_decrypt(&Secret::new("AAAAAAAAAAAAAAAAAAAAAA=="), DATA, IV),
-            Err(Error::DecryptFailed)
-        ));
+        assert!(matches!(wxa_decrypt(&Secret::new("AAAAAAAAAAAAAAAAAAAAAA=="), DATA, IV), Err(Error::DecryptFailed)));
         let mut bytes = B64.decode(DATA).unwrap();
         let n = bytes.len();
         bytes[n - 1] ^= 0x55;
         let tampered = B64.encode(bytes);
-        assert!(matches!(
-            wxa_decrypt(&Secret::new(KEY), &tampered, IV),
-            Err(Error::DecryptFailed)
-        ));
-        assert!(matches!(
-            wxa_decrypt(&Secret::new(KEY), "not base64!", IV),
-            Err(Error::DecryptFailed)
-        ));
-        assert!(matches!(
-            wxa_decrypt(&Secret::new(KEY), &DATA[..20], IV),
-            Err(Error::DecryptFailed)
-        ));
+        assert!(matches!(wxa_decrypt(&Secret::new(KEY), &tampered, IV), Err(Error::DecryptFailed)));
+        assert!(matches!(wxa_decrypt(&Secret::new(KEY), "not base64!", IV), Err(Error::DecryptFailed)));
+        assert!(matches!(wxa_decrypt(&Secret::new(KEY), &DATA[..20], IV), Err(Error::DecryptFailed)));
         assert!(matches!(
             open_userinfo(&Secret::new(KEY), DATA, IV, "wx0000000000000000"),
             Err(Error::WatermarkMismatch)

@@ -61,9 +61,8 @@ impl Error {
     pub fn status(&self) -> u16 {
         use Error::*;
         match self {
-            InvalidRequest(_) | WeChatCodeInvalid | WeChatCodeUsed | DecryptFailed
-            | WatermarkMismatch | TicketInvalid | StateInvalid | ReturnUrlNotAllowed
-            | LinkExpired | LinkUsed => 400,
+            InvalidRequest(_) | WeChatCodeInvalid | WeChatCodeUsed | DecryptFailed | WatermarkMismatch
+            | TicketInvalid | StateInvalid | ReturnUrlNotAllowed | LinkExpired | LinkUsed => 400,
             InvalidToken => 401,
             SignatureInvalid | WeChatUserBlocked => 403,
             RouteNotFound | UnknownApp | NotFound | NotLinked => 404,

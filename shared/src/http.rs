@@ -38,10 +38,7 @@ pub fn bearer(req: &Request) -> Result<&str, Error> {
     req.headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(Error::InvalidToken)
@@ -70,10 +67,7 @@ struct Problem<'a> {
 }
 
 fn title(status: u16) -> &'static str {
-    http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Error")
+    http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error")
 }
 
 pub fn problem(err: &Error) -> Response {
@@ -92,8 +86,7 @@ pub fn problem(err: &Error) -> Response {
     if status == 401 {
         b = b.header(http::header::WWW_AUTHENTICATE, "Bearer");
     }
-    b.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
-        .unwrap_or_else(|_| fallback())
+    b.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).unwrap_or_else(|_| fallback())
 }
 
 fn fallback() -> Response {
@@ -112,12 +105,7 @@ pub fn finish(result: Result<Response, Error>) -> Response {
         }
         Err(e) => {
             if let Error::Internal(why) = &e {
-                tracing::error!(
-                    status = e.status(),
-                    code = e.code(),
-                    why = why.as_str(),
-                    "request failed"
-                );
+                tracing::error!(status = e.status(), code = e.code(), why = why.as_str(), "request failed");
             } else {
                 tracing::info!(status = e.status(), code = e.code(), "request refused");
             }
@@ -133,6 +121,64 @@ pub fn request_id(req: &Request) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(64).collect())
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// The query string's parameters (the first of repeated names wins).
+pub fn query(req: &Request) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+/// A required query parameter.
+pub fn param<'a>(q: &'a std::collections::HashMap<String, String>, name: &str) -> Result<&'a str, Error> {
+    q.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| Error::InvalidRequest(format!("the query parameter {name} is required")))
+}
+
+/// The bearer credential must be this key (a site, service or admin key).
+pub fn require_key(req: &Request, expected: Option<&crate::ids::Secret>) -> Result<(), Error> {
+    use sha2::{Digest, Sha256};
+    let got = bearer(req)?;
+    let expected = expected.ok_or(Error::InvalidToken)?;
+    // Compare digests, so the comparison's timing says nothing about the key.
+    if Sha256::digest(got.as_bytes()) == Sha256::digest(expected.expose().as_bytes()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidToken)
+    }
+}
+
+pub fn redirect(location: &str) -> Response {
+    http::Response::builder()
+        .status(302)
+        .header(http::header::LOCATION, location)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Bytes::new())
+        .unwrap_or_else(|_| problem(&Error::Internal("bad redirect location".into())))
+}
+
+pub fn html(status: u16, body: String) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Bytes::from(body))
+        .unwrap_or_else(|_| fallback())
+}
+
+pub fn no_content() -> Response {
+    http::Response::builder().status(204).body(Bytes::new()).unwrap_or_else(|_| fallback())
+}
+
+/// The path's segments after a prefix: `/v1/persons/x/y` with `/v1/persons/` → `["x", "y"]`.
+pub fn segments<'a>(path: &'a str, prefix: &str) -> Option<Vec<&'a str>> {
+    let rest = path.strip_prefix(prefix)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    (!parts.iter().any(|p| p.is_empty())).then_some(parts)
 }
 
 /// Runs one request inside a log span (function, request id, method, path — no query
@@ -164,24 +210,14 @@ mod tests {
     }
 
     fn req(body: &[u8]) -> Request {
-        http::Request::builder()
-            .body(Bytes::copy_from_slice(body))
-            .unwrap()
+        http::Request::builder().body(Bytes::copy_from_slice(body)).unwrap()
     }
 
     #[test]
     fn bodies_are_checked() {
-        assert!(matches!(
-            json_body::<B>(&req(b"{")),
-            Err(Error::InvalidRequest(_))
-        ));
-        assert!(
-            matches!(json_body::<B>(&req(b"{}")), Err(Error::InvalidRequest(m)) if m.contains("code"))
-        );
-        assert!(matches!(
-            json_body::<B>(&req(&vec![b' '; MAX_BODY + 1])),
-            Err(Error::PayloadTooLarge(_))
-        ));
+        assert!(matches!(json_body::<B>(&req(b"{")), Err(Error::InvalidRequest(_))));
+        assert!(matches!(json_body::<B>(&req(b"{}")), Err(Error::InvalidRequest(m)) if m.contains("code")));
+        assert!(matches!(json_body::<B>(&req(&vec![b' '; MAX_BODY + 1])), Err(Error::PayloadTooLarge(_))));
         assert!(json_body::<B>(&req(br#"{"code":"x"}"#)).is_ok());
     }
 
@@ -189,10 +225,7 @@ mod tests {
     fn problems_are_rfc9457() {
         let r = problem(&Error::WeChatCodeUsed);
         assert_eq!(r.status(), 400);
-        assert_eq!(
-            r.headers()[http::header::CONTENT_TYPE],
-            "application/problem+json"
-        );
+        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/problem+json");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["code"], "wechat_code_used");
         assert_eq!(v["status"], 400);

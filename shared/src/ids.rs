@@ -7,10 +7,7 @@ use crate::error::Error;
 
 /// WeChat ids have no published spec (WECHAT_CONTRACT.md §8): validate loosely, never by length 28.
 fn wechat_id_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 macro_rules! id_type {
@@ -148,10 +145,7 @@ mod tests {
     #[test]
     fn ids_parse_loosely_but_refuse_junk() {
         assert!(OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").is_ok());
-        assert!(
-            UnionId::parse("o6_bmasdasdsad6_2sgVt7hMZOPfL").is_ok(),
-            "29 chars is fine"
-        );
+        assert!(UnionId::parse("o6_bmasdasdsad6_2sgVt7hMZOPfL").is_ok(), "29 chars is fine");
         assert!(OpenId::parse("").is_err());
         assert!(OpenId::parse("o#x").is_err());
         assert!(AppId::parse("wx4f4bc4dec97d474b").is_ok());

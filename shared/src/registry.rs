@@ -93,19 +93,15 @@ pub struct Registry {
 
 impl Registry {
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let f: RegistryFile = serde_json::from_str(text)
-            .map_err(|e| Error::Internal(format!("registry does not parse: {e}")))?;
+        let f: RegistryFile =
+            serde_json::from_str(text).map_err(|e| Error::Internal(format!("registry does not parse: {e}")))?;
         let pivots: Vec<&App> = f.apps.iter().filter(|a| a.is_pivot()).collect();
         if pivots.len() > 1 {
-            return Err(Error::Internal(
-                "registry names more than one pivot_oa".into(),
-            ));
+            return Err(Error::Internal("registry names more than one pivot_oa".into()));
         }
         if let Some(p) = pivots.first() {
             if p.kind != AppKind::OfficialAccount {
-                return Err(Error::Internal(
-                    "the pivot must be an official account".into(),
-                ));
+                return Err(Error::Internal("the pivot must be an official account".into()));
             }
         }
         let pivot = pivots.first().map(|a| a.appid.clone());
@@ -132,11 +128,10 @@ impl Registry {
         if let Ok(text) = std::env::var("WXBRIDGE_REGISTRY_JSON") {
             return Self::from_json(&text);
         }
-        let path = std::env::var("WXBRIDGE_REGISTRY").map_err(|_| {
-            Error::Internal("set WXBRIDGE_REGISTRY or WXBRIDGE_REGISTRY_JSON".into())
-        })?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Internal(format!("cannot read registry {path}: {e}")))?;
+        let path = std::env::var("WXBRIDGE_REGISTRY")
+            .map_err(|_| Error::Internal("set WXBRIDGE_REGISTRY or WXBRIDGE_REGISTRY_JSON".into()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| Error::Internal(format!("cannot read registry {path}: {e}")))?;
         Self::from_json(&text)
     }
 
@@ -146,10 +141,7 @@ impl Registry {
 
     /// The app, if registered and of the kind the route serves; else `unknown_app`.
     pub fn app_of_kind(&self, appid: &AppId, kind: AppKind) -> Result<&App, Error> {
-        self.apps
-            .get(appid)
-            .filter(|a| a.kind == kind)
-            .ok_or(Error::UnknownApp)
+        self.apps.get(appid).filter(|a| a.kind == kind).ok_or(Error::UnknownApp)
     }
 
     pub fn pivot(&self) -> Option<&App> {
@@ -180,10 +172,7 @@ mod tests {
     fn app_of_kind_refuses_the_wrong_kind() {
         let r = Registry::from_json(DEMO).unwrap();
         let oa = r.pivot().unwrap().appid.clone();
-        assert!(matches!(
-            r.app_of_kind(&oa, AppKind::MiniProgram),
-            Err(Error::UnknownApp)
-        ));
+        assert!(matches!(r.app_of_kind(&oa, AppKind::MiniProgram), Err(Error::UnknownApp)));
         assert!(r.app_of_kind(&oa, AppKind::OfficialAccount).is_ok());
     }
 }

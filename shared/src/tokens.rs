@@ -35,24 +35,12 @@ impl Tokens {
     /// HS256 with a key of at least 32 bytes.
     pub fn new(key: &[u8], ttl_secs: i64) -> Result<Self, Error> {
         if key.len() < 32 {
-            return Err(Error::Internal(
-                "the token signing key must be at least 32 bytes".into(),
-            ));
+            return Err(Error::Internal("the token signing key must be at least 32 bytes".into()));
         }
-        Ok(Tokens {
-            enc: EncodingKey::from_secret(key),
-            dec: DecodingKey::from_secret(key),
-            ttl_secs,
-        })
+        Ok(Tokens { enc: EncodingKey::from_secret(key), dec: DecodingKey::from_secret(key), ttl_secs })
     }
 
-    pub fn issue(
-        &self,
-        person: &PersonId,
-        appid: &AppId,
-        openid: &OpenId,
-        now_secs: i64,
-    ) -> Result<String, Error> {
+    pub fn issue(&self, person: &PersonId, appid: &AppId, openid: &OpenId, now_secs: i64) -> Result<String, Error> {
         let claims = Claims {
             iss: ISSUER.into(),
             sub: person.to_string(),
@@ -61,8 +49,7 @@ impl Tokens {
             iat: now_secs,
             exp: now_secs + self.ttl_secs,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
-            .map_err(|e| Error::Internal(format!("jwt: {e}")))
+        encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| Error::Internal(format!("jwt: {e}")))
     }
 
     /// Checks signature, algorithm, issuer and expiry (against the injected clock, not the
@@ -97,10 +84,7 @@ mod tests {
         let o = OpenId::parse("oabc").unwrap();
         let tok = t.issue(&p, &a, &o, 1_000).unwrap();
         let v = t.verify(&tok, 1_100).unwrap();
-        assert_eq!(
-            (v.person, v.appid, v.openid),
-            (p.clone(), a.clone(), o.clone())
-        );
+        assert_eq!((v.person, v.appid, v.openid), (p.clone(), a.clone(), o.clone()));
         assert!(t.verify(&tok, 1_600).is_err(), "expired");
         let other = Tokens::new(&[8u8; 32], 600).unwrap();
         assert!(other.verify(&tok, 1_100).is_err(), "forged");

@@ -37,9 +37,7 @@ pub fn unique(prefix: &str) -> String {
 /// A DynamoDB store on a fresh table of DynamoDB Local.
 pub async fn dynamo_store() -> Arc<dyn Store> {
     let s = DynamoStore::local(&dynamodb_endpoint(), unique("wxb-test")).await;
-    s.ensure_table()
-        .await
-        .expect("create table on DynamoDB Local");
+    s.ensure_table().await.expect("create table on DynamoDB Local");
     Arc::new(s)
 }
 
@@ -76,16 +74,10 @@ pub async fn env_with(kind: StoreKind, mode: UnionIdMode) -> Env {
     };
     let stack = devstack::start(opts).await.expect("devstack starts");
     let base = stack.base.clone();
-    Env {
-        stack,
-        base,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-    }
+    Env { stack, base, http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
 }
 
+#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
@@ -100,11 +92,7 @@ impl Answer {
     #[track_caller]
     pub fn expect_problem(&self, status: u16, code: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{}", self.text);
-        assert!(
-            self.content_type.starts_with("application/problem+json"),
-            "{}",
-            self.content_type
-        );
+        assert!(self.content_type.starts_with("application/problem+json"), "{}", self.content_type);
     }
     #[track_caller]
     pub fn expect_ok(&self) -> &Value {
@@ -118,22 +106,12 @@ impl Env {
         format!("{}{}", self.base, path)
     }
 
-    async fn answer(resp: reqwest::Response) -> Answer {
+    pub async fn answer(resp: reqwest::Response) -> Answer {
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            content_type,
-            body,
-            text,
-        }
+        Answer { status, content_type, body, text }
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
@@ -145,11 +123,7 @@ impl Env {
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, token: Option<&str>) -> Answer {
-        let mut r = self
-            .http
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body);
+        let mut r = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -166,47 +140,26 @@ impl Env {
 
     /// What `wx.login` gives the user in the mini program.
     pub async fn wx_login(&self, user: &str, appid: &str) -> String {
-        let a = self
-            .post(
-                &format!("/sim/users/{user}/login"),
-                &json!({"appid": appid}),
-                None,
-            )
-            .await;
-        a.body["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("sim login: {}", a.text))
-            .to_owned()
+        let a = self.post(&format!("/sim/users/{user}/login"), &json!({"appid": appid}), None).await;
+        a.body["code"].as_str().unwrap_or_else(|| panic!("sim login: {}", a.text)).to_owned()
     }
 
     /// wx.login then POST /v1/mp/login.
     pub async fn login(&self, user: &str, appid: &str) -> Answer {
         let code = self.wx_login(user, appid).await;
-        self.post("/v1/mp/login", &json!({"appid": appid, "code": code}), None)
-            .await
+        self.post("/v1/mp/login", &json!({"appid": appid, "code": code}), None).await
     }
 
     /// What `wx.getUserInfo` gives after the user's last login in that app.
     pub async fn wx_userinfo(&self, user: &str, appid: &str) -> Value {
-        let a = self
-            .post(
-                &format!("/sim/users/{user}/userinfo"),
-                &json!({"appid": appid}),
-                None,
-            )
-            .await;
+        let a = self.post(&format!("/sim/users/{user}/userinfo"), &json!({"appid": appid}), None).await;
         assert_eq!(a.status, 200, "sim userinfo: {}", a.text);
         a.body
     }
 
     pub async fn truth(&self, user: &str, appid: &str) -> (String, Option<String>) {
-        let a = self
-            .get(&format!("/sim/users/{user}/identity?appid={appid}"), None)
-            .await;
-        (
-            a.body["openid"].as_str().unwrap().to_owned(),
-            a.body["unionid"].as_str().map(str::to_owned),
-        )
+        let a = self.get(&format!("/sim/users/{user}/identity?appid={appid}"), None).await;
+        (a.body["openid"].as_str().unwrap().to_owned(), a.body["unionid"].as_str().map(str::to_owned))
     }
 
     pub async fn fault(&self, path: &str, fault: Value) {
@@ -217,16 +170,12 @@ impl Env {
     }
 
     pub async fn advance_clock(&self, secs: i64) {
-        let a = self
-            .post("/sim/clock", &json!({"advance_seconds": secs}), None)
-            .await;
+        let a = self.post("/sim/clock", &json!({"advance_seconds": secs}), None).await;
         assert_eq!(a.status, 200, "clock: {}", a.text);
     }
 
     pub async fn calls(&self, path: &str) -> u64 {
-        self.get("/sim/calls", None).await.body[path]
-            .as_u64()
-            .unwrap_or(0)
+        self.get("/sim/calls", None).await.body[path].as_u64().unwrap_or(0)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -240,10 +189,7 @@ pub fn wxa_encrypt(session_key_b64: &str, plaintext: &[u8], iv: [u8; 16]) -> (St
     let b64 = base64::engine::general_purpose::STANDARD;
     let key = b64.decode(session_key_b64).unwrap();
     let enc = cbc::Encryptor::<aes::Aes128>::new_from_slices(&key, &iv).unwrap();
-    (
-        b64.encode(enc.encrypt_padded_vec_mut::<Pkcs7>(plaintext)),
-        b64.encode(iv),
-    )
+    (b64.encode(enc.encrypt_padded_vec_mut::<Pkcs7>(plaintext)), b64.encode(iv))
 }
 
 /// Runs an async test body once per store: `both_stores!(name, |kind| async move { … })`.
@@ -263,4 +209,71 @@ macro_rules! both_stores {
             }
         }
     };
+}
+
+pub const MERCHANT1_OA: &str = "wx2b3c4d5e6f708102";
+pub const MERCHANT2_OA: &str = "wx3c4d5e6f7a809202";
+pub const MERCHANT2_MP: &str = "wx3c4d5e6f7a809201";
+pub const RETURN_URL: &str = "https://demo.example.com/linked";
+
+/// Where a web-view pass ended.
+#[derive(Debug)]
+pub struct Walk {
+    /// Every URL visited, in order.
+    pub hops: Vec<String>,
+    /// The last answer: a page of ours, or the redirect that left the bridge and WeChat.
+    pub last: Answer,
+    /// Set when the pass ended on a redirect to a URL outside devstack (the return_url).
+    pub left_to: Option<String>,
+}
+
+impl Env {
+    pub fn registry(&self) -> Value {
+        serde_json::from_str(&test_registry()).unwrap()
+    }
+
+    pub fn service_key(&self) -> String {
+        self.registry()["credentials"]["service"].as_str().unwrap().to_owned()
+    }
+
+    pub fn admin_key(&self) -> String {
+        self.registry()["credentials"]["admin"].as_str().unwrap().to_owned()
+    }
+
+    /// A GET as the user's WeChat browser makes it (the simulator knows who by a header).
+    pub async fn browse(&self, user: &str, url: &str) -> (reqwest::StatusCode, Option<String>, Answer) {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let resp = client.get(url).header("X-WxSim-User", user).send().await.unwrap();
+        let status = resp.status();
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (status, location, Self::answer(resp).await)
+    }
+
+    /// Follows redirects like a mini program's web-view, as `user`, from `url`.
+    pub async fn webview(&self, user: &str, url: &str) -> Walk {
+        let mut hops = Vec::new();
+        let mut url = url.split('#').next().unwrap().to_owned();
+        for _ in 0..16 {
+            hops.push(url.clone());
+            let (status, location, last) = self.browse(user, &url).await;
+            match location {
+                Some(loc) if status.is_redirection() => {
+                    let next = loc.split('#').next().unwrap().to_owned();
+                    if !next.starts_with(&self.base) {
+                        return Walk { hops, last, left_to: Some(next) };
+                    }
+                    url = next;
+                }
+                _ => return Walk { hops, last, left_to: None },
+            }
+        }
+        panic!("web-view redirect loop: {hops:?}");
+    }
+
+    /// A ticket for the user's mini-program token, then the whole web-view pass.
+    pub async fn link_via_webview(&self, user: &str, token: &str, body: Value) -> Walk {
+        let t = self.post("/v1/auth/tickets", &body, Some(token)).await;
+        assert_eq!(t.status, 201, "ticket: {}", t.text);
+        self.webview(user, t.body["url"].as_str().unwrap()).await
+    }
 }

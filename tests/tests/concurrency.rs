@@ -14,14 +14,9 @@ async fn simultaneous_first_logins(kind: StoreKind, mode: UnionIdMode, n: usize)
         .into_iter()
         .map(|code| {
             let e = e.clone();
-            tokio::spawn(async move {
-                e.post(
-                    "/v1/mp/login",
-                    &json!({"appid": PLATFORM_MP, "code": code}),
-                    None,
-                )
-                .await
-            })
+            tokio::spawn(
+                async move { e.post("/v1/mp/login", &json!({"appid": PLATFORM_MP, "code": code}), None).await },
+            )
         })
         .collect();
     let mut persons = std::collections::BTreeSet::new();
@@ -34,11 +29,7 @@ async fn simultaneous_first_logins(kind: StoreKind, mode: UnionIdMode, n: usize)
             new += 1;
         }
     }
-    assert_eq!(
-        persons.len(),
-        1,
-        "one person, whatever the interleaving: {persons:?}"
-    );
+    assert_eq!(persons.len(), 1, "one person, whatever the interleaving: {persons:?}");
     assert_eq!(new, 1, "exactly one login created it");
 }
 
@@ -66,31 +57,18 @@ async fn racing_apps_meet_at_the_unionid(kind: StoreKind) {
         let c1 = e.wx_login(&user, PLATFORM_MP).await;
         let c2 = e.wx_login(&user, PLATFORM_MP2).await;
         let (e1, e2) = (e.clone(), e.clone());
-        let t1 = tokio::spawn(async move {
-            e1.post(
-                "/v1/mp/login",
-                &json!({"appid": PLATFORM_MP, "code": c1}),
-                None,
-            )
-            .await
-        });
-        let t2 = tokio::spawn(async move {
-            e2.post(
-                "/v1/mp/login",
-                &json!({"appid": PLATFORM_MP2, "code": c2}),
-                None,
-            )
-            .await
-        });
+        let t1 =
+            tokio::spawn(
+                async move { e1.post("/v1/mp/login", &json!({"appid": PLATFORM_MP, "code": c1}), None).await },
+            );
+        let t2 =
+            tokio::spawn(
+                async move { e2.post("/v1/mp/login", &json!({"appid": PLATFORM_MP2, "code": c2}), None).await },
+            );
         let (a, b) = (t1.await.unwrap(), t2.await.unwrap());
         assert_eq!(a.expect_ok()["person_id"], b.expect_ok()["person_id"]);
         let me = e.get("/v1/me", a.body["token"].as_str()).await;
-        assert_eq!(
-            me.expect_ok()["linked"].as_array().unwrap().len(),
-            2,
-            "{}",
-            me.text
-        );
+        assert_eq!(me.expect_ok()["linked"].as_array().unwrap().len(), 2, "{}", me.text);
     }
 }
 

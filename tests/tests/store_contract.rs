@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_passes_the_store_contract() {
-    shared::store::contract::run_all(Arc::new(shared::store::memory::MemoryStore::new()), "c#")
-        .await;
+    shared::store::contract::run_all(Arc::new(shared::store::memory::MemoryStore::new()), "c#").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,9 +1,10 @@
-//! `POST /v1/mp/login`, `POST /v1/mp/userinfo`, `GET /v1/me` (API.md "Mini program").
+//! `POST /v1/mp/login`, `POST /v1/mp/userinfo`, `GET /v1/me`, `POST /v1/auth/tickets`
+//! (API.md "Mini program").
 
 use serde::Deserialize;
 use std::sync::Arc;
 
-use shared::domain::login;
+use shared::domain::{login, webauth};
 use shared::http::{bearer, json, json_body, serve, Request, Response};
 use shared::ids::{AppId, Code};
 use shared::tokens::Verified;
@@ -34,24 +35,24 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     match (req.method().as_str(), req.uri().path()) {
         ("POST", "/v1/mp/login") => {
             let body: LoginBody = json_body(&req)?;
-            Ok(json(
-                200,
-                &login::mp_login(&b, &body.appid, &body.code).await?,
-            ))
+            Ok(json(200, &login::mp_login(&b, &body.appid, &body.code).await?))
         }
         ("POST", "/v1/mp/userinfo") => {
             let who = caller(&b, &req)?;
             let body: UserinfoBody = json_body(&req)?;
-            Ok(json(
-                200,
-                &login::mp_userinfo(&b, &who, &body.encrypted_data, &body.iv).await?,
-            ))
+            Ok(json(200, &login::mp_userinfo(&b, &who, &body.encrypted_data, &body.iv).await?))
+        }
+        ("POST", "/v1/auth/tickets") => {
+            let who = caller(&b, &req)?;
+            let body: webauth::TicketRequest =
+                if req.body().is_empty() { Default::default() } else { json_body(&req)? };
+            Ok(json(201, &webauth::create_ticket(&b, &who, body).await?))
         }
         ("GET", "/v1/me") => {
             let who = caller(&b, &req)?;
             Ok(json(200, &login::me(&b, &who).await?))
         }
-        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/me") => Err(Error::MethodNotAllowed),
+        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/me" | "/v1/auth/tickets") => Err(Error::MethodNotAllowed),
         _ => Err(Error::RouteNotFound),
     }
 }

@@ -33,6 +33,8 @@ pub enum Via {
     Jscode2session,
     /// WeChat-encrypted userinfo named the unionid.
     Userinfo,
+    /// An official account's web authorization, in a web-view pass the bridge started.
+    WebAuth,
 }
 
 impl Via {
@@ -40,6 +42,7 @@ impl Via {
         match self {
             Via::Jscode2session => "jscode2session",
             Via::Userinfo => "userinfo",
+            Via::WebAuth => "web_auth",
         }
     }
 }
@@ -126,11 +129,7 @@ async fn pause(attempt: u32) {
 }
 
 impl<'a> Assoc<'a> {
-    pub async fn identity(
-        &self,
-        appid: &AppId,
-        openid: &OpenId,
-    ) -> Result<Option<Identity>, Error> {
+    pub async fn identity(&self, appid: &AppId, openid: &OpenId) -> Result<Option<Identity>, Error> {
         match self.store.get(&keys::identity(appid, openid)).await? {
             Some(it) => Ok(Some(parse_identity(&it, appid, openid)?)),
             None => Ok(None),
@@ -143,10 +142,7 @@ impl<'a> Assoc<'a> {
         let mut current = person.clone();
         for _ in 0..MAX_HOPS {
             let items = self.store.query(&keys::person_pk(&current), "").await?;
-            let head = items
-                .iter()
-                .find(|i| i.s("SK") == Some("P"))
-                .ok_or(Error::NotFound)?;
+            let head = items.iter().find(|i| i.s("SK") == Some("P")).ok_or(Error::NotFound)?;
             if let Some(next) = person_ref(head, "merged_into") {
                 current = next;
                 continue;
@@ -157,17 +153,10 @@ impl<'a> Assoc<'a> {
             }
             let linked = items
                 .iter()
-                .filter(|i| {
-                    i.s("SK")
-                        .is_some_and(|s| s.starts_with(keys::MEMBERSHIP_PREFIX))
-                })
+                .filter(|i| i.s("SK").is_some_and(|s| s.starts_with(keys::MEMBERSHIP_PREFIX)))
                 .filter_map(parse_linked)
                 .collect();
-            return Ok(PersonView {
-                person: current,
-                created_millis: head.n("created").unwrap_or_default(),
-                linked,
-            });
+            return Ok(PersonView { person: current, created_millis: head.n("created").unwrap_or_default(), linked });
         }
         Err(Error::Internal("merge chain too long".into()))
     }
@@ -189,13 +178,7 @@ impl<'a> Assoc<'a> {
                 let (identity, view) = match (unionid, &ident.unionid) {
                     (Some(u), None) if app.open_platform.is_some() => {
                         let view = self.attach_unionid(app, &ident, u).await?;
-                        (
-                            Identity {
-                                unionid: Some(u.clone()),
-                                ..ident
-                            },
-                            view,
-                        )
+                        (Identity { unionid: Some(u.clone()), ..ident }, view)
                     }
                     _ => {
                         let view = self.view(&ident.person).await?;
@@ -203,10 +186,7 @@ impl<'a> Assoc<'a> {
                     }
                 };
                 return Ok(Resolved {
-                    identity: Identity {
-                        person: view.person.clone(),
-                        ..identity
-                    },
+                    identity: Identity { person: view.person.clone(), ..identity },
                     view,
                     new_person: false,
                 });
@@ -224,18 +204,7 @@ impl<'a> Assoc<'a> {
             let now = self.clock.now_millis();
             let (ops, view, new_person) = match by_union {
                 Some(mut view) => {
-                    let ops = vec![
-                        Write::Check {
-                            key: keys::person(&view.person),
-                            cond: vec![
-                                Check::Exists,
-                                Check::Absent("merged_into".into()),
-                                Check::Absent("merging".into()),
-                            ],
-                        },
-                        self.put_identity(app, openid, &view.person, unionid, via, now),
-                        self.put_membership(app, openid, &view.person, via, now),
-                    ];
+                    let ops = self.attach_ops(app, openid, &view.person, unionid, via, now);
                     view.linked.push(self.linked(app, openid, via, now));
                     (ops, view, false)
                 }
@@ -255,11 +224,8 @@ impl<'a> Assoc<'a> {
                             cond: vec![Check::NotExists],
                         });
                     }
-                    let view = PersonView {
-                        person,
-                        created_millis: now,
-                        linked: vec![self.linked(app, openid, via, now)],
-                    };
+                    let view =
+                        PersonView { person, created_millis: now, linked: vec![self.linked(app, openid, via, now)] };
                     (ops, view, true)
                 }
             };
@@ -272,16 +238,11 @@ impl<'a> Assoc<'a> {
                         unionid: unionid.filter(|_| app.open_platform.is_some()).cloned(),
                     };
                     tracing::info!(new_person, appid = %app.appid, via = via.as_str(), "identity linked");
-                    return Ok(Resolved {
-                        identity,
-                        view,
-                        new_person,
-                    });
+                    return Ok(Resolved { identity, view, new_person });
                 }
                 // The person already holds another openid of this app: refuse, never overwrite.
                 Err(StoreError::ConditionFailed { index: 2 }) if !new_person => {
-                    self.record_conflict(&view.person, None, &app.appid, "login")
-                        .await;
+                    self.record_conflict(&view.person, None, &app.appid, "login").await;
                     return Err(Error::IdentityConflict);
                 }
                 // Someone else created the identity, person or union first: read again.
@@ -292,14 +253,64 @@ impl<'a> Assoc<'a> {
         Err(Error::Busy)
     }
 
-    /// Binds a unionid learnt later (e.g. from encrypted userinfo) to an identity, merging
-    /// with the person that unionid already names.
-    pub async fn attach_unionid(
+    /// Links an identity seen in a web-view pass the bridge started to the ticket's person:
+    /// attaches it when new, merges when it already names another person — refusing, and
+    /// linking nothing, when that would give one person two openids of one app.
+    pub async fn link(
         &self,
         app: &App,
-        ident: &Identity,
-        unionid: &UnionId,
+        openid: &OpenId,
+        unionid: Option<&UnionId>,
+        person: &PersonId,
+        via: Via,
     ) -> Result<PersonView, Error> {
+        let unionid = unionid.filter(|_| app.open_platform.is_some());
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                pause(attempt).await;
+            }
+            let mut mine = self.view(person).await?;
+            let ident = match self.identity(&app.appid, openid).await? {
+                Some(ident) => {
+                    let theirs = self.view(&ident.person).await?;
+                    if theirs.person != mine.person && self.merge(mine, theirs).await?.is_none() {
+                        continue;
+                    }
+                    ident
+                }
+                None => {
+                    let now = self.clock.now_millis();
+                    match self.store.transact(self.attach_ops(app, openid, &mine.person, None, via, now)).await {
+                        Ok(()) => {
+                            tracing::info!(appid = %app.appid, via = via.as_str(), "identity linked");
+                            mine.linked.push(self.linked(app, openid, via, now));
+                        }
+                        Err(StoreError::ConditionFailed { index: 2 }) => {
+                            self.record_conflict(&mine.person, None, &app.appid, "link").await;
+                            return Err(Error::IdentityConflict);
+                        }
+                        Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                    Identity {
+                        appid: app.appid.clone(),
+                        openid: openid.clone(),
+                        person: mine.person.clone(),
+                        unionid: None,
+                    }
+                }
+            };
+            return match (unionid, &ident.unionid) {
+                (Some(u), None) => self.attach_unionid(app, &ident, u).await,
+                _ => self.view(&ident.person).await,
+            };
+        }
+        Err(Error::Busy)
+    }
+
+    /// Binds a unionid learnt later (e.g. from encrypted userinfo) to an identity, merging
+    /// with the person that unionid already names.
+    pub async fn attach_unionid(&self, app: &App, ident: &Identity, unionid: &UnionId) -> Result<PersonView, Error> {
         let Some(op) = &app.open_platform else {
             return self.view(&ident.person).await;
         };
@@ -330,9 +341,7 @@ impl<'a> Assoc<'a> {
                 ];
                 match self.store.transact(ops).await {
                     Ok(()) => return Ok(mine),
-                    Err(StoreError::ConditionFailed { index: 1 }) => {
-                        return self.view(&ident.person).await
-                    }
+                    Err(StoreError::ConditionFailed { index: 1 }) => return self.view(&ident.person).await,
                     Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
                 }
@@ -359,30 +368,14 @@ impl<'a> Assoc<'a> {
         if a.person == b.person {
             return Ok(Some(a));
         }
-        let theirs: HashMap<&AppId, &OpenId> =
-            b.linked.iter().map(|l| (&l.appid, &l.openid)).collect();
-        if let Some(clash) = a
-            .linked
-            .iter()
-            .find(|l| theirs.get(&l.appid).is_some_and(|o| *o != &l.openid))
-        {
-            self.record_conflict(&a.person, Some(&b.person), &clash.appid, "merge")
-                .await;
+        let theirs: HashMap<&AppId, &OpenId> = b.linked.iter().map(|l| (&l.appid, &l.openid)).collect();
+        if let Some(clash) = a.linked.iter().find(|l| theirs.get(&l.appid).is_some_and(|o| *o != &l.openid)) {
+            self.record_conflict(&a.person, Some(&b.person), &clash.appid, "merge").await;
             return Err(Error::IdentityConflict);
         }
         // The smaller person moves; on a tie the younger one (UUIDv7 order).
-        let (winner, loser) = if (a.linked.len(), &b.person) > (b.linked.len(), &a.person) {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        let free = || {
-            vec![
-                Check::Exists,
-                Check::Absent("merged_into".into()),
-                Check::Absent("merging".into()),
-            ]
-        };
+        let (winner, loser) = if (a.linked.len(), &b.person) > (b.linked.len(), &a.person) { (a, b) } else { (b, a) };
+        let free = || vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())];
         let start = vec![
             Write::Update {
                 key: keys::person(&loser.person),
@@ -395,6 +388,10 @@ impl<'a> Assoc<'a> {
                 set: vec![("merging".into(), s(loser.person.as_str()))],
                 remove: vec![],
                 cond: free(),
+            },
+            Write::Put {
+                item: item(&keys::absorbed(&winner.person, &loser.person), [("at", Attr::N(self.clock.now_millis()))]),
+                cond: vec![],
             },
         ];
         match self.store.transact(start).await {
@@ -410,15 +407,9 @@ impl<'a> Assoc<'a> {
     /// Moves the loser's memberships to the winner in chunks, then clears the mark. Safe to
     /// run again, and by many readers at once: every step is conditional and idempotent.
     async fn complete_merge(&self, winner: &PersonId, loser: &PersonId) -> Result<(), Error> {
-        let rest = self
-            .store
-            .query(&keys::person_pk(loser), keys::MEMBERSHIP_PREFIX)
-            .await?;
+        let rest = self.store.query(&keys::person_pk(loser), keys::MEMBERSHIP_PREFIX).await?;
         for chunk in rest.chunks(MOVE_CHUNK) {
-            let ops: Vec<Write> = chunk
-                .iter()
-                .flat_map(|m| self.move_ops(winner, loser, m))
-                .collect();
+            let ops: Vec<Write> = chunk.iter().flat_map(|m| self.move_ops(winner, loser, m)).collect();
             match self.store.transact(ops).await {
                 Ok(()) => {}
                 Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => {
@@ -452,10 +443,7 @@ impl<'a> Assoc<'a> {
                 key: crate::store::Key::new(keys::person_pk(loser), sk),
                 cond: vec![Check::Eq("openid".into(), s(linked.openid.as_str()))],
             },
-            Write::Put {
-                item: moved,
-                cond: vec![Check::NotExists],
-            },
+            Write::Put { item: moved, cond: vec![Check::NotExists] },
             Write::Update {
                 key: keys::identity(&linked.appid, &linked.openid),
                 set: vec![("person".into(), s(winner.as_str()))],
@@ -481,8 +469,7 @@ impl<'a> Assoc<'a> {
                 Err(StoreError::ConditionFailed { index: 1 }) => {
                     // The winner gained another openid of this app since the merge began:
                     // keep both as they are, and say so.
-                    self.record_conflict(winner, Some(loser), &linked.appid, "merge_move")
-                        .await;
+                    self.record_conflict(winner, Some(loser), &linked.appid, "merge_move").await;
                     return Ok(());
                 }
                 // The identity was erased meanwhile: drop the stale membership only.
@@ -499,6 +486,27 @@ impl<'a> Assoc<'a> {
             }
         }
         Err(Error::Busy)
+    }
+
+    /// Adds a new identity to an existing, unmerged person. Fails at index 2 when the person
+    /// already holds another openid of this app.
+    fn attach_ops(
+        &self,
+        app: &App,
+        openid: &OpenId,
+        person: &PersonId,
+        unionid: Option<&UnionId>,
+        via: Via,
+        now: i64,
+    ) -> Vec<Write> {
+        vec![
+            Write::Check {
+                key: keys::person(person),
+                cond: vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())],
+            },
+            self.put_identity(app, openid, person, unionid, via, now),
+            self.put_membership(app, openid, person, via, now),
+        ]
     }
 
     fn put_identity(
@@ -523,20 +531,10 @@ impl<'a> Assoc<'a> {
         if let (Some(u), Some(_)) = (unionid, &app.open_platform) {
             it.insert("unionid".into(), s(u.as_str()));
         }
-        Write::Put {
-            item: it,
-            cond: vec![Check::NotExists],
-        }
+        Write::Put { item: it, cond: vec![Check::NotExists] }
     }
 
-    fn put_membership(
-        &self,
-        app: &App,
-        openid: &OpenId,
-        person: &PersonId,
-        via: Via,
-        now: i64,
-    ) -> Write {
+    fn put_membership(&self, app: &App, openid: &OpenId, person: &PersonId, via: Via, now: i64) -> Write {
         Write::Put {
             item: item(
                 &keys::membership(person, &app.appid),
@@ -565,26 +563,13 @@ impl<'a> Assoc<'a> {
 
     /// A refused link is kept for operators (and logged without ids of the people involved
     /// beyond the app).
-    async fn record_conflict(
-        &self,
-        person: &PersonId,
-        other: Option<&PersonId>,
-        appid: &AppId,
-        during: &str,
-    ) {
+    async fn record_conflict(&self, person: &PersonId, other: Option<&PersonId>, appid: &AppId, during: &str) {
         let now = self.clock.now_millis();
-        let mut attrs = vec![
-            ("appid", s(appid.as_str())),
-            ("during", s(during)),
-            ("at", Attr::N(now)),
-        ];
+        let mut attrs = vec![("appid", s(appid.as_str())), ("during", s(during)), ("at", Attr::N(now))];
         if let Some(o) = other {
             attrs.push(("other", s(o.as_str())));
         }
-        let w = Write::Put {
-            item: item(&keys::conflict(person, now, &self.ids.token()), attrs),
-            cond: vec![],
-        };
+        let w = Write::Put { item: item(&keys::conflict(person, now, &self.ids.token()), attrs), cond: vec![] };
         if let Err(e) = self.store.write(w).await {
             tracing::error!(error = %e, "could not record an identity conflict");
         }

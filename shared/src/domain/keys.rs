@@ -35,8 +35,22 @@ pub fn stash(appid: &AppId, openid: &OpenId) -> Key {
 }
 
 pub fn conflict(person: &PersonId, at_millis: i64, nonce: &str) -> Key {
-    Key::new(
-        format!("CONFLICT#{person}"),
-        format!("C#{at_millis:013}#{nonce}"),
-    )
+    Key::new(format!("CONFLICT#{person}"), format!("C#{at_millis:013}#{nonce}"))
+}
+
+/// Marks, on the survivor, a person merged into it (so erasing the survivor finds it).
+pub const ABSORBED_PREFIX: &str = "M#";
+
+pub fn absorbed(winner: &PersonId, loser: &PersonId) -> Key {
+    Key::new(person_pk(winner), format!("{ABSORBED_PREFIX}{loser}"))
+}
+
+/// A web-view ticket: single use, short life.
+pub fn ticket(id: &str) -> Key {
+    Key::new(format!("T#{id}"), "T")
+}
+
+/// An OAuth `state`: single use, short life.
+pub fn state(id: &str) -> Key {
+    Key::new(format!("N#{id}"), "N")
 }

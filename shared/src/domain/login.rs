@@ -41,26 +41,15 @@ pub struct MeAnswer {
 pub fn linked_out(view: &PersonView) -> Vec<LinkedOut> {
     view.linked
         .iter()
-        .map(|l| LinkedOut {
-            appid: l.appid.to_string(),
-            kind: l.kind.clone(),
-            owner: l.owner.clone(),
-        })
+        .map(|l| LinkedOut { appid: l.appid.to_string(), kind: l.kind.clone(), owner: l.owner.clone() })
         .collect()
 }
 
-fn answer(
-    b: &Bridge,
-    identity: &Identity,
-    view: &PersonView,
-    new_person: bool,
-) -> Result<LoginAnswer, Error> {
+fn answer(b: &Bridge, identity: &Identity, view: &PersonView, new_person: bool) -> Result<LoginAnswer, Error> {
     let now = b.clock.now_secs();
     let pivot_linked = b.registry.pivot().is_some_and(|p| view.has_app(&p.appid));
     Ok(LoginAnswer {
-        token: b
-            .tokens
-            .issue(&view.person, &identity.appid, &identity.openid, now)?,
+        token: b.tokens.issue(&view.person, &identity.appid, &identity.openid, now)?,
         token_type: "Bearer",
         expires_in: b.tokens.ttl_secs,
         person_id: view.person.to_string(),
@@ -77,61 +66,27 @@ fn answer(
 pub async fn mp_login(b: &Bridge, appid: &AppId, code: &Code) -> Result<LoginAnswer, Error> {
     let app = b.registry.app_of_kind(appid, AppKind::MiniProgram)?;
     let session = b.wechat.code2session(app, code).await?;
-    let r = b
-        .assoc()
-        .login(
-            app,
-            &session.openid,
-            session.unionid.as_ref(),
-            Via::Jscode2session,
-        )
-        .await?;
+    let r = b.assoc().login(app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
     if r.identity.unionid.is_none() && app.open_platform.is_some() {
-        stash(
-            b,
-            app,
-            &session.openid,
-            &r.view.person,
-            &session.session_key,
-        )
-        .await?;
+        stash(b, app, &session.openid, &r.view.person, &session.session_key).await?;
     }
     answer(b, &r.identity, &r.view, r.new_person)
 }
 
-async fn stash(
-    b: &Bridge,
-    app: &App,
-    openid: &OpenId,
-    person: &PersonId,
-    key: &Secret,
-) -> Result<(), Error> {
+async fn stash(b: &Bridge, app: &App, openid: &OpenId, person: &PersonId, key: &Secret) -> Result<(), Error> {
     let expires = b.clock.now_secs() + b.settings.stash_ttl_secs;
     let it = item(
         &keys::stash(&app.appid, openid),
-        [
-            ("session_key", s(key.expose())),
-            ("person", s(person.as_str())),
-            ("ttl", Attr::N(expires)),
-        ],
+        [("session_key", s(key.expose())), ("person", s(person.as_str())), ("ttl", Attr::N(expires))],
     );
-    b.store
-        .write(Write::Put {
-            item: it,
-            cond: vec![],
-        })
-        .await?;
+    b.store.write(Write::Put { item: it, cond: vec![] }).await?;
     Ok(())
 }
 
 /// The identity behind a verified bridge token, as it is now.
-async fn current(b: &Bridge, who: &Verified) -> Result<(Identity, PersonView), Error> {
+pub async fn current(b: &Bridge, who: &Verified) -> Result<(Identity, PersonView), Error> {
     // A token outlives nothing it names: an unlinked or erased identity ends it.
-    let ident = b
-        .assoc()
-        .identity(&who.appid, &who.openid)
-        .await?
-        .ok_or(Error::InvalidToken)?;
+    let ident = b.assoc().identity(&who.appid, &who.openid).await?.ok_or(Error::InvalidToken)?;
     let view = b.assoc().view(&ident.person).await.map_err(|e| match e {
         Error::NotFound => Error::InvalidToken,
         e => e,
@@ -140,12 +95,7 @@ async fn current(b: &Bridge, who: &Verified) -> Result<(Identity, PersonView), E
 }
 
 /// `wx.getUserInfo`'s encryptedData, opened with the stashed session_key, names the unionid.
-pub async fn mp_userinfo(
-    b: &Bridge,
-    who: &Verified,
-    encrypted: &str,
-    iv: &str,
-) -> Result<LoginAnswer, Error> {
+pub async fn mp_userinfo(b: &Bridge, who: &Verified, encrypted: &str, iv: &str) -> Result<LoginAnswer, Error> {
     let app = b.registry.app_of_kind(&who.appid, AppKind::MiniProgram)?;
     let stashed = b.store.get(&keys::stash(&who.appid, &who.openid)).await?;
     let session_key = stashed
@@ -153,46 +103,25 @@ pub async fn mp_userinfo(
         .and_then(|it| it.s("session_key").map(Secret::new))
         .ok_or(Error::TicketInvalid)?;
     let info = crypto::open_userinfo(&session_key, encrypted, iv, who.appid.as_str())?;
-    if info
-        .open_id
-        .as_deref()
-        .is_some_and(|o| o != who.openid.as_str())
-    {
+    if info.open_id.as_deref().is_some_and(|o| o != who.openid.as_str()) {
         return Err(Error::WatermarkMismatch);
     }
     let (ident, view) = current(b, who).await?;
     let unionid = match info.union_id.as_deref() {
-        Some(u) if app.open_platform.is_some() => {
-            Some(UnionId::parse(u).map_err(|_| Error::DecryptFailed)?)
-        }
+        Some(u) if app.open_platform.is_some() => Some(UnionId::parse(u).map_err(|_| Error::DecryptFailed)?),
         _ => None,
     };
     match (unionid, &ident.unionid) {
         (Some(u), None) => {
             let view = b.assoc().attach_unionid(app, &ident, &u).await?;
-            let ident = Identity {
-                person: view.person.clone(),
-                unionid: Some(u),
-                ..ident
-            };
+            let ident = Identity { person: view.person.clone(), unionid: Some(u), ..ident };
             answer(b, &ident, &view, false)
         }
-        _ => answer(
-            b,
-            &Identity {
-                person: view.person.clone(),
-                ..ident
-            },
-            &view,
-            false,
-        ),
+        _ => answer(b, &Identity { person: view.person.clone(), ..ident }, &view, false),
     }
 }
 
 pub async fn me(b: &Bridge, who: &Verified) -> Result<MeAnswer, Error> {
     let (_, view) = current(b, who).await?;
-    Ok(MeAnswer {
-        person_id: view.person.to_string(),
-        linked: linked_out(&view),
-    })
+    Ok(MeAnswer { person_id: view.person.to_string(), linked: linked_out(&view) })
 }

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
-    KeyType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -25,16 +25,12 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore {
-            client,
-            table: table.into(),
-        }
+        DynamoStore { client, table: table.into() }
     }
 
     /// Built once per cold start. `AWS_ENDPOINT_URL_DYNAMODB` points the SDK at another server.
     pub async fn from_env() -> Result<Self, StoreError> {
-        let table = std::env::var("WXBRIDGE_TABLE")
-            .map_err(|_| StoreError::Invalid("set WXBRIDGE_TABLE".into()))?;
+        let table = std::env::var("WXBRIDGE_TABLE").map_err(|_| StoreError::Invalid("set WXBRIDGE_TABLE".into()))?;
         let config = aws_config::load_from_env().await;
         Ok(Self::new(Client::new(&config), table))
     }
@@ -65,13 +61,7 @@ impl DynamoStore {
 
     /// Creates the table (and its TTL) when it does not exist yet: devstack and tests.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
-        match self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
+        match self.client.describe_table().table_name(&self.table).send().await {
             Ok(_) => return Ok(()),
             Err(e) if e.code() == Some("ResourceNotFoundException") => {}
             Err(e) => return Err(map_other(e)),
@@ -187,10 +177,7 @@ impl Expr {
     fn update(&mut self, set: &[(String, Attr)], remove: &[String]) -> String {
         let mut out = String::new();
         if !set.is_empty() {
-            let s: Vec<String> = set
-                .iter()
-                .map(|(k, v)| format!("{} = {}", self.name(k), self.value(v)))
-                .collect();
+            let s: Vec<String> = set.iter().map(|(k, v)| format!("{} = {}", self.name(k), self.value(v))).collect();
             out.push_str("SET ");
             out.push_str(&s.join(", "));
         }
@@ -225,9 +212,7 @@ fn transact_item(table: &str, op: &Write) -> Result<TransactWriteItem, StoreErro
             b.put(
                 Put::builder()
                     .table_name(table)
-                    .set_item(Some(
-                        item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect(),
-                    ))
+                    .set_item(Some(item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()))
                     .set_condition_expression(c)
                     .set_expression_attribute_names(x.names())
                     .set_expression_attribute_values(x.values())
@@ -236,12 +221,7 @@ fn transact_item(table: &str, op: &Write) -> Result<TransactWriteItem, StoreErro
             )
             .build()
         }
-        Write::Update {
-            key,
-            set,
-            remove,
-            cond,
-        } => {
+        Write::Update { key, set, remove, cond } => {
             let u = x.update(set, remove);
             let c = x.condition(cond);
             b.update(
@@ -272,9 +252,7 @@ fn transact_item(table: &str, op: &Write) -> Result<TransactWriteItem, StoreErro
             .build()
         }
         Write::Check { key, cond } => {
-            let c = x
-                .condition(cond)
-                .ok_or_else(|| StoreError::Invalid("a check needs a condition".into()))?;
+            let c = x.condition(cond).ok_or_else(|| StoreError::Invalid("a check needs a condition".into()))?;
             b.condition_check(
                 ConditionCheck::builder()
                     .table_name(table)
@@ -298,9 +276,7 @@ fn map_other<E: ProvideErrorMetadata, R>(e: SdkError<E, R>) -> StoreError {
             StoreError::Invalid(e.code().unwrap_or_default().to_owned())
         }
         Some("ConditionalCheckFailedException") => StoreError::ConditionFailed { index: 0 },
-        Some("TransactionConflictException") | Some("TransactionInProgressException") => {
-            StoreError::Conflict
-        }
+        Some("TransactionConflictException") | Some("TransactionInProgressException") => StoreError::Conflict,
         Some(code) => StoreError::Unavailable(code.to_owned()),
         None => StoreError::Unavailable(
             match e {
@@ -371,9 +347,7 @@ impl Store for DynamoStore {
                 self.client
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(Some(
-                        item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect(),
-                    ))
+                    .set_item(Some(item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()))
                     .set_condition_expression(c)
                     .set_expression_attribute_names(x.names())
                     .set_expression_attribute_values(x.values())
@@ -382,12 +356,7 @@ impl Store for DynamoStore {
                     .map(|_| ())
                     .map_err(map_other)
             }
-            Write::Update {
-                key,
-                set,
-                remove,
-                cond,
-            } => {
+            Write::Update { key, set, remove, cond } => {
                 let u = x.update(set, remove);
                 let c = x.condition(cond);
                 self.client
@@ -418,9 +387,7 @@ impl Store for DynamoStore {
                     .map_err(map_other)
             }
             Write::Check { .. } => {
-                return Err(StoreError::Invalid(
-                    "a condition check only exists inside a transaction".into(),
-                ))
+                return Err(StoreError::Invalid("a condition check only exists inside a transaction".into()))
             }
         };
         sent
@@ -428,16 +395,8 @@ impl Store for DynamoStore {
 
     async fn transact(&self, ops: Vec<Write>) -> Result<(), StoreError> {
         validate_transaction(&ops)?;
-        let items = ops
-            .iter()
-            .map(|op| transact_item(&self.table, op))
-            .collect::<Result<Vec<_>, _>>()?;
-        let res = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        let items = ops.iter().map(|op| transact_item(&self.table, op)).collect::<Result<Vec<_>, _>>()?;
+        let res = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match res {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -445,15 +404,9 @@ impl Store for DynamoStore {
                 match e.as_service_error() {
                     Some(T::TransactionCanceledException(c)) => {
                         let reasons = c.cancellation_reasons();
-                        if let Some(index) = reasons
-                            .iter()
-                            .position(|r| r.code() == Some("ConditionalCheckFailed"))
-                        {
+                        if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
                             Err(StoreError::ConditionFailed { index })
-                        } else if reasons
-                            .iter()
-                            .any(|r| r.code() == Some("TransactionConflict"))
-                        {
+                        } else if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                             Err(StoreError::Conflict)
                         } else if reasons.iter().any(|r| r.code() == Some("ValidationError")) {
                             Err(StoreError::Invalid("ValidationError".into()))

@@ -55,9 +55,7 @@ fn apply(items: &mut BTreeMap<Key, Item>, op: Write) {
         Write::Put { item, .. } => {
             items.insert(item_key(&item), item);
         }
-        Write::Update {
-            key, set, remove, ..
-        } => {
+        Write::Update { key, set, remove, .. } => {
             let entry = items.entry(key.clone()).or_insert_with(|| {
                 let mut it = Item::new();
                 it.insert("PK".into(), Attr::S(key.pk.clone()));
@@ -82,18 +80,12 @@ fn check_item_shape(op: &Write) -> Result<(), StoreError> {
     if let Write::Put { item, .. } = op {
         let k = item_key(item);
         if k.pk.is_empty() || k.sk.is_empty() {
-            return Err(StoreError::Invalid(
-                "an item needs non-empty PK and SK".into(),
-            ));
+            return Err(StoreError::Invalid("an item needs non-empty PK and SK".into()));
         }
     }
     if let Write::Update { set, remove, .. } = op {
-        if set.iter().any(|(k, _)| k == "PK" || k == "SK")
-            || remove.iter().any(|k| k == "PK" || k == "SK")
-        {
-            return Err(StoreError::Invalid(
-                "an update cannot change the key".into(),
-            ));
+        if set.iter().any(|(k, _)| k == "PK" || k == "SK") || remove.iter().any(|k| k == "PK" || k == "SK") {
+            return Err(StoreError::Invalid("an update cannot change the key".into()));
         }
     }
     Ok(())
@@ -117,9 +109,7 @@ impl Store for MemoryStore {
 
     async fn write(&self, op: Write) -> Result<(), StoreError> {
         if matches!(op, Write::Check { .. }) {
-            return Err(StoreError::Invalid(
-                "a condition check only exists inside a transaction".into(),
-            ));
+            return Err(StoreError::Invalid("a condition check only exists inside a transaction".into()));
         }
         check_item_shape(&op)?;
         let mut items = self.lock();
@@ -136,10 +126,7 @@ impl Store for MemoryStore {
             check_item_shape(op)?;
         }
         let mut items = self.lock();
-        if let Some(index) = ops
-            .iter()
-            .position(|op| !holds(items.get(&op.key()), cond_of(op)))
-        {
+        if let Some(index) = ops.iter().position(|op| !holds(items.get(&op.key()), cond_of(op))) {
             return Err(StoreError::ConditionFailed { index });
         }
         for op in ops {

@@ -32,10 +32,7 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Key {
-            pk: pk.into(),
-            sk: sk.into(),
-        }
+        Key { pk: pk.into(), sk: sk.into() }
     }
 }
 
@@ -81,9 +78,7 @@ impl Write {
     pub fn key(&self) -> Key {
         match self {
             Write::Put { item, .. } => item_key(item),
-            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => {
-                key.clone()
-            }
+            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => key.clone(),
         }
     }
 }
@@ -115,10 +110,7 @@ pub trait Store: Send + Sync {
 }
 
 pub fn item_key(item: &Item) -> Key {
-    Key::new(
-        item.s("PK").unwrap_or_default(),
-        item.s("SK").unwrap_or_default(),
-    )
+    Key::new(item.s("PK").unwrap_or_default(), item.s("SK").unwrap_or_default())
 }
 
 /// Typed access to item attributes.
@@ -160,16 +152,12 @@ pub fn s(v: impl Into<String>) -> Attr {
 /// Validation both adapters apply before writing, so they fail alike.
 pub(crate) fn validate_transaction(ops: &[Write]) -> Result<(), StoreError> {
     if ops.is_empty() || ops.len() > MAX_TRANSACT_ITEMS {
-        return Err(StoreError::Invalid(format!(
-            "a transaction holds 1 to {MAX_TRANSACT_ITEMS} writes"
-        )));
+        return Err(StoreError::Invalid(format!("a transaction holds 1 to {MAX_TRANSACT_ITEMS} writes")));
     }
     let mut keys: Vec<Key> = ops.iter().map(Write::key).collect();
     keys.sort();
     if keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err(StoreError::Invalid(
-            "two writes in one transaction touch the same item".into(),
-        ));
+        return Err(StoreError::Invalid("two writes in one transaction touch the same item".into()));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-use super::{map_errcode, Session, WeChat};
+use super::{map_errcode, Session, WeChat, WebGrant};
 use crate::error::Error;
 use crate::ids::{Code, OpenId, Secret, UnionId};
 use crate::registry::App;
@@ -25,15 +25,9 @@ impl WeChatConfig {
     pub fn from_env() -> Self {
         let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
         WeChatConfig {
-            api_base: env("WECHAT_API_BASE", "https://api.weixin.qq.com")
-                .trim_end_matches('/')
-                .to_owned(),
-            open_base: env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com")
-                .trim_end_matches('/')
-                .to_owned(),
-            timeout: Duration::from_millis(
-                env("WECHAT_TIMEOUT_MS", "2500").parse().unwrap_or(2500),
-            ),
+            api_base: env("WECHAT_API_BASE", "https://api.weixin.qq.com").trim_end_matches('/').to_owned(),
+            open_base: env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com").trim_end_matches('/').to_owned(),
+            timeout: Duration::from_millis(env("WECHAT_TIMEOUT_MS", "2500").parse().unwrap_or(2500)),
             attempts: 3,
             backoff: Duration::from_millis(100),
         }
@@ -52,6 +46,33 @@ struct CodeSessionBody {
     openid: Option<String>,
     session_key: Option<String>,
     unionid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WebGrantBody {
+    #[serde(default)]
+    errcode: i64,
+    openid: Option<String>,
+    access_token: Option<String>,
+    unionid: Option<String>,
+    #[serde(default)]
+    is_snapshotuser: i64,
+}
+
+#[derive(Deserialize)]
+struct UserInfoBody {
+    #[serde(default)]
+    errcode: i64,
+    unionid: Option<String>,
+}
+
+fn optional_unionid(u: Option<&str>) -> Result<Option<UnionId>, Error> {
+    match u {
+        Some(u) if !u.is_empty() => {
+            UnionId::parse(u).map(Some).map_err(|_| Error::Internal("WeChat answered a malformed unionid".into()))
+        }
+        _ => Ok(None),
+    }
 }
 
 enum Attempt<T> {
@@ -114,12 +135,7 @@ impl WeChatClient {
             Ok(r) => r,
             Err(e) => {
                 let e = e.without_url();
-                tracing::warn!(
-                    path,
-                    timeout = e.is_timeout(),
-                    connect = e.is_connect(),
-                    "wechat unreachable"
-                );
+                tracing::warn!(path, timeout = e.is_timeout(), connect = e.is_connect(), "wechat unreachable");
                 return Attempt::Retry(Error::WeChatUnavailable);
             }
         };
@@ -136,11 +152,7 @@ impl WeChatClient {
         let parsed: T = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(_) => {
-                tracing::warn!(
-                    path,
-                    status = status.as_u16(),
-                    "wechat answer is not the expected JSON"
-                );
+                tracing::warn!(path, status = status.as_u16(), "wechat answer is not the expected JSON");
                 return Attempt::Retry(Error::WeChatUnavailable);
             }
         };
@@ -176,14 +188,40 @@ impl WeChat for WeChatClient {
         let bad = || Error::Internal("jscode2session answer lacks openid or session_key".into());
         let openid = OpenId::parse(body.openid.as_deref().ok_or_else(bad)?).map_err(|_| bad())?;
         let session_key = Secret::new(body.session_key.ok_or_else(bad)?);
-        let unionid = match body.unionid.as_deref() {
-            Some(u) if !u.is_empty() => Some(UnionId::parse(u).map_err(|_| bad())?),
-            _ => None,
-        };
-        Ok(Session {
-            openid,
-            session_key,
-            unionid,
+        let unionid = optional_unionid(body.unionid.as_deref())?;
+        Ok(Session { openid, session_key, unionid })
+    }
+
+    async fn web_grant(&self, app: &App, code: &Code) -> Result<WebGrant, Error> {
+        let body: WebGrantBody = self
+            .get_json(
+                "/sns/oauth2/access_token",
+                &[
+                    ("appid", app.appid.as_str()),
+                    ("secret", app.secret.expose()),
+                    ("code", code.as_str()),
+                    ("grant_type", "authorization_code"),
+                ],
+                |b: &WebGrantBody| b.errcode,
+            )
+            .await?;
+        let bad = || Error::Internal("oauth2/access_token answer lacks openid or access_token".into());
+        Ok(WebGrant {
+            openid: OpenId::parse(body.openid.as_deref().ok_or_else(bad)?).map_err(|_| bad())?,
+            unionid: optional_unionid(body.unionid.as_deref())?,
+            access_token: Secret::new(body.access_token.ok_or_else(bad)?),
+            snapshot_user: body.is_snapshotuser == 1,
         })
+    }
+
+    async fn web_unionid(&self, grant: &WebGrant) -> Result<Option<UnionId>, Error> {
+        let body: UserInfoBody = self
+            .get_json(
+                "/sns/userinfo",
+                &[("access_token", grant.access_token.expose()), ("openid", grant.openid.as_str()), ("lang", "zh_CN")],
+                |b: &UserInfoBody| b.errcode,
+            )
+            .await?;
+        optional_unionid(body.unionid.as_deref())
     }
 }

@@ -16,10 +16,25 @@ pub struct Session {
     pub unionid: Option<UnionId>,
 }
 
+/// What an official account's web-authorization code yields (`/sns/oauth2/access_token`).
+#[derive(Debug)]
+pub struct WebGrant {
+    pub openid: OpenId,
+    pub unionid: Option<UnionId>,
+    /// The web access token (for `/sns/userinfo`); never leaves the server.
+    pub access_token: Secret,
+    /// A "snapshot page" virtual user: the openid is not a person's and must not be bound.
+    pub snapshot_user: bool,
+}
+
 #[async_trait]
 pub trait WeChat: Send + Sync {
     /// Mini-program `wx.login` code → session (`/sns/jscode2session`).
     async fn code2session(&self, app: &App, code: &Code) -> Result<Session, Error>;
+    /// Web-authorization code → openid (`/sns/oauth2/access_token`).
+    async fn web_grant(&self, app: &App, code: &Code) -> Result<WebGrant, Error>;
+    /// The unionid behind a `snsapi_userinfo` grant (`/sns/userinfo`).
+    async fn web_unionid(&self, grant: &WebGrant) -> Result<Option<UnionId>, Error>;
 }
 
 /// WeChat's errcode → our error (API.md). Callers match on errcode only, never errmsg.

@@ -65,44 +65,60 @@ pub struct Devstack {
     pub server: tokio::task::JoinHandle<()>,
 }
 
-type Handler = fn(
-    Arc<Bridge>,
-    Request,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+type Handler = fn(Arc<Bridge>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 /// Which function serves a path: the same split as the API Gateway routes in template.yaml.
 fn function_for(path: &str) -> Option<Handler> {
-    if path.starts_with("/v1/mp/") || path == "/v1/me" {
-        return Some(|b, r| Box::pin(mp_login::handle(b, r)));
+    Some(match path {
+        "/v1/me" | "/v1/auth/tickets" => |b, r| Box::pin(mp_login::handle(b, r)),
+        p if p.starts_with("/v1/mp/") => |b, r| Box::pin(mp_login::handle(b, r)),
+        "/v1/auth/start" => |b, r| Box::pin(auth_start::handle(b, r)),
+        "/v1/auth/callback" => |b, r| Box::pin(auth_callback::handle(b, r)),
+        "/v1/translate" => |b, r| Box::pin(translate::handle(b, r)),
+        p if p.starts_with("/v1/persons/") || p.starts_with("/v1/identities/") => {
+            |b, r| Box::pin(identity_api::handle(b, r))
+        }
+        p if p.starts_with("/merchant-api/") => |b, r| Box::pin(merchant_api(b, r)),
+        _ => return None,
+    })
+}
+
+/// What a merchant route behind the translate authorizer sees (template.yaml's example
+/// route): `GET /merchant-api/{merchant}/whoami` with the platform mini program's bridge
+/// token answers the authorizer's context, or 403 as API Gateway would.
+async fn merchant_api(b: Arc<Bridge>, req: Request) -> Response {
+    let merchant = req.uri().path().trim_start_matches("/merchant-api/").split('/').next().unwrap_or("").to_owned();
+    let headers =
+        req.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
+    let event =
+        translate::AuthorizerEvent { headers, path_parameters: [("merchant".to_owned(), merchant.clone())].into() };
+    let answer = translate::authorize(b, event).await;
+    if !answer.is_authorized {
+        let body = serde_json::json!({"message": "Forbidden"});
+        return http::Response::builder()
+            .status(403)
+            .header("content-type", "application/json")
+            .body(Bytes::from(body.to_string()))
+            .unwrap_or_default();
     }
-    None
+    shared::http::json(200, &serde_json::json!({"merchant": merchant, "authorizer": answer.context}))
 }
 
 pub async fn start(opts: Options) -> Result<Devstack, String> {
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|e| format!("bind {}: {e}", opts.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| format!("bind {}: {e}", opts.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let base = format!("http://{addr}");
-    let registry_json = opts
-        .registry_json
-        .clone()
-        .unwrap_or_else(|| DEMO_REGISTRY.to_owned());
+    let registry_json = opts.registry_json.clone().unwrap_or_else(|| DEMO_REGISTRY.to_owned());
 
-    let sim_registry = wechat_sim::Registry::from_json_str(&registry_json)
-        .map_err(|e| format!("registry: {e}"))?;
-    let sim = Sim::new(SimConfig {
-        registry: sim_registry,
-        unionid_mode: opts.unionid_mode,
-        push_base: Some(base.clone()),
-    });
+    let sim_registry = wechat_sim::Registry::from_json_str(&registry_json).map_err(|e| format!("registry: {e}"))?;
+    let sim =
+        Sim::new(SimConfig { registry: sim_registry, unionid_mode: opts.unionid_mode, push_base: Some(base.clone()) });
 
     let store: Arc<dyn Store> = match &opts.dynamodb {
         Some((endpoint, table)) => {
             let s = DynamoStore::local(endpoint, table.clone()).await;
-            s.ensure_table()
-                .await
-                .map_err(|e| format!("dynamodb table {table}: {e}"))?;
+            s.ensure_table().await.map_err(|e| format!("dynamodb table {table}: {e}"))?;
             Arc::new(s)
         }
         None => Arc::new(MemoryStore::new()),
@@ -126,10 +142,8 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         ids: Arc::new(RandomIds),
         registry: Arc::new(Registry::from_json(&registry_json).map_err(|e| e.to_string())?),
         tokens: Tokens::new(hex::encode(key).as_bytes(), token_ttl()).map_err(|e| e.to_string())?,
-        settings: Settings {
-            public_base: base.clone(),
-            stash_ttl_secs: opts.stash_ttl_secs,
-        },
+        settings: Settings { public_base: base.clone(), open_base: base.clone(), stash_ttl_secs: opts.stash_ttl_secs },
+        translations: Default::default(),
     });
 
     let for_routes = bridge.clone();
@@ -142,14 +156,7 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
             tracing::error!(error = %e, "devstack server stopped");
         }
     });
-    Ok(Devstack {
-        addr,
-        base,
-        bridge,
-        sim,
-        store_counts,
-        server,
-    })
+    Ok(Devstack { addr, base, bridge, sim, store_counts, server })
 }
 
 async fn dispatch(bridge: Arc<Bridge>, req: AxumRequest) -> AxumResponse {
@@ -178,11 +185,7 @@ fn to_axum(resp: Response) -> AxumResponse {
 /// What devstack prints on start: what it serves and how to try it.
 pub fn banner(d: &Devstack, store: &str) -> String {
     let reg = &d.bridge.registry;
-    let mp = reg
-        .apps()
-        .find(|a| a.role == "platform_mp")
-        .map(|a| a.appid.to_string())
-        .unwrap_or_default();
+    let mp = reg.apps().find(|a| a.role == "platform_mp").map(|a| a.appid.to_string()).unwrap_or_default();
     let b = &d.base;
     format!(
         "wxbridge devstack on {b} (store: {store})\n\

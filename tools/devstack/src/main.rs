@@ -32,8 +32,7 @@ async fn main() {
             }
             "--unionid" => opts.unionid_mode = val().parse().unwrap_or_else(|_| usage()),
             "--wechat-timeout-ms" => {
-                opts.wechat_timeout =
-                    Duration::from_millis(val().parse().unwrap_or_else(|_| usage()))
+                opts.wechat_timeout = Duration::from_millis(val().parse().unwrap_or_else(|_| usage()))
             }
             _ => usage(),
         }

@@ -1,5 +1,5 @@
-//! The `/sim/*` control surface: acting users, logins, userinfo, the truth, clock, faults,
-//! call counts and test knobs. Errors are 400 `{"error": "…"}`.
+//! The `/sim/*` control surface: acting users, logins, userinfo, per-user switches, the truth,
+//! clock, faults, call counts and test knobs. Errors are 400 `{"error": "…"}`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::sim::{validate_user, Fault, Sim, SimError, UnionIdMode};
+use crate::sim::{validate_user, Fault, Sim, SimError, SwitchesUpdate, UnionIdMode};
 use crate::wechat::query_map;
 
 /// The header that names the acting user where the path does not.
@@ -31,17 +31,13 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/sim/users/{user}/login", post(login))
         .route("/sim/users/{user}/userinfo", post(userinfo))
         .route("/sim/users/{user}/identity", get(identity))
+        .route("/sim/users/{user}/switches", get(switches).post(set_switches))
         .route("/sim/login", post(login))
         .route("/sim/userinfo", post(userinfo))
         .route("/sim/identity", get(identity))
-        .route(
-            "/sim/clock",
-            get(clock).post(advance_clock).delete(reset_clock),
-        )
-        .route(
-            "/sim/faults",
-            get(faults).post(add_fault).delete(clear_faults),
-        )
+        .route("/sim/switches", get(switches).post(set_switches))
+        .route("/sim/clock", get(clock).post(advance_clock).delete(reset_clock))
+        .route("/sim/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/sim/calls", get(calls).delete(reset_calls))
         .route("/sim/config", get(config).post(set_config))
         .route("/sim/reset", post(reset))
@@ -78,14 +74,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError(e.status(), e.body_text()))?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError(e.status(), e.body_text()))?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
@@ -97,12 +87,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub fn acting_user(path_user: Option<&str>, headers: &HeaderMap) -> Result<String, ApiError> {
     let user = path_user
         .map(str::to_owned)
-        .or_else(|| {
-            headers
-                .get(USER_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_owned())
-        })
+        .or_else(|| headers.get(USER_HEADER).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned()))
         .or_else(|| cookie(headers, USER_COOKIE))
         .ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -125,10 +110,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| {
             // Percent-decode only: a literal '+' in a cookie is a plus, not a space.
             let v = v.trim().trim_matches('"').replace('+', "%2B");
-            form_urlencoded::parse(format!("v={v}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
+            form_urlencoded::parse(format!("v={v}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
         })
 }
 
@@ -139,12 +121,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ActingUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let path_user =
-            match Path::<HashMap<String, String>>::from_request_parts(parts, state).await {
-                Ok(Path(params)) => params.get("user").cloned(),
-                Err(PathRejection::MissingPathParams(_)) => None,
-                Err(e) => return Err(ApiError::bad_request(e.body_text())),
-            };
+        let path_user = match Path::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Path(params)) => params.get("user").cloned(),
+            Err(PathRejection::MissingPathParams(_)) => None,
+            Err(e) => return Err(ApiError::bad_request(e.body_text())),
+        };
         acting_user(path_user.as_deref(), &parts.headers).map(ActingUser)
     }
 }
@@ -158,9 +139,7 @@ struct AppidBody {
 
 impl AppidBody {
     fn appid(self) -> Result<String, ApiError> {
-        self.appid
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| ApiError::bad_request("appid is required"))
+        self.appid.filter(|a| !a.is_empty()).ok_or_else(|| ApiError::bad_request("appid is required"))
     }
 }
 
@@ -191,14 +170,24 @@ async fn userinfo(
     Ok(Json(sim.userinfo(&user, &body.appid()?)?).into_response())
 }
 
-async fn identity(
-    State(sim): State<Arc<Sim>>,
-    ActingUser(user): ActingUser,
-    RawQuery(q): RawQuery,
-) -> ApiResult {
+async fn identity(State(sim): State<Arc<Sim>>, ActingUser(user): ActingUser, RawQuery(q): RawQuery) -> ApiResult {
     let appid = query_map(q.as_deref()).remove("appid");
     let appid = AppidBody { appid }.appid()?;
     Ok(Json(sim.identity(&user, &appid)?).into_response())
+}
+
+async fn switches(State(sim): State<Arc<Sim>>, ActingUser(user): ActingUser) -> ApiResult {
+    Ok(Json(sim.switches(&user)?).into_response())
+}
+
+/// Partial update: `{"refuse_userinfo": bool, "snapshot": bool}`, either may be left out;
+/// unknown fields are rejected so a typo cannot silently do nothing.
+async fn set_switches(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(update): JsonBody<SwitchesUpdate>,
+) -> ApiResult {
+    Ok(Json(sim.update_switches(&user, update)?).into_response())
 }
 
 fn clock_body(sim: &Sim) -> Json<Value> {
@@ -218,10 +207,7 @@ struct AdvanceBody {
     advance_millis: Option<i64>,
 }
 
-async fn advance_clock(
-    State(sim): State<Arc<Sim>>,
-    JsonBody(body): JsonBody<AdvanceBody>,
-) -> ApiResult {
+async fn advance_clock(State(sim): State<Arc<Sim>>, JsonBody(body): JsonBody<AdvanceBody>) -> ApiResult {
     let millis = match (body.advance_seconds, body.advance_millis) {
         (None, None) => return Err(ApiError::bad_request("advance_seconds is required")),
         (s, m) => s
@@ -278,10 +264,7 @@ struct ConfigBody {
     unionid_mode: Option<String>,
 }
 
-async fn set_config(
-    State(sim): State<Arc<Sim>>,
-    JsonBody(body): JsonBody<ConfigBody>,
-) -> ApiResult {
+async fn set_config(State(sim): State<Arc<Sim>>, JsonBody(body): JsonBody<ConfigBody>) -> ApiResult {
     if let Some(mode) = body.unionid_mode {
         let mode: UnionIdMode = mode.parse().map_err(ApiError::bad_request)?;
         sim.set_unionid_mode(mode);
@@ -302,20 +285,11 @@ mod tests {
     #[test]
     fn acting_user_prefers_path_then_header_then_cookie() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; wxsim_user=carol%20c+d; b=2"),
-        );
-        assert_eq!(
-            acting_user(None, &h).map_err(|e| e.1).as_deref(),
-            Ok("carol c+d")
-        );
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; wxsim_user=carol%20c+d; b=2"));
+        assert_eq!(acting_user(None, &h).map_err(|e| e.1).as_deref(), Ok("carol c+d"));
         h.insert(USER_HEADER, HeaderValue::from_static("bob"));
         assert_eq!(acting_user(None, &h).map_err(|e| e.1).as_deref(), Ok("bob"));
-        assert_eq!(
-            acting_user(Some("alice"), &h).map_err(|e| e.1).as_deref(),
-            Ok("alice")
-        );
+        assert_eq!(acting_user(Some("alice"), &h).map_err(|e| e.1).as_deref(), Ok("alice"));
         assert!(acting_user(None, &HeaderMap::new()).is_err());
     }
 }

@@ -42,15 +42,11 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 );
 
 fn b64(field: &'static str, s: &str) -> Result<Vec<u8>, CryptoError> {
-    LENIENT
-        .decode(s.trim())
-        .map_err(|_| CryptoError::Base64(field))
+    LENIENT.decode(s.trim()).map_err(|_| CryptoError::Base64(field))
 }
 
 fn session_key_bytes(session_key_b64: &str) -> Result<[u8; 16], CryptoError> {
-    b64("session_key", session_key_b64)?
-        .try_into()
-        .map_err(|_| CryptoError::Length("session_key", 16))
+    b64("session_key", session_key_b64)?.try_into().map_err(|_| CryptoError::Length("session_key", 16))
 }
 
 /// `sha1(s)` as lowercase hex.
@@ -63,27 +59,16 @@ pub fn sha1_hex(s: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Encrypts open data as WeChat does for `wx.getUserInfo`; returns `encryptedData` (base64).
-pub fn wxa_encrypt(
-    session_key_b64: &str,
-    iv: &[u8; 16],
-    plaintext: &[u8],
-) -> Result<String, CryptoError> {
+pub fn wxa_encrypt(session_key_b64: &str, iv: &[u8; 16], plaintext: &[u8]) -> Result<String, CryptoError> {
     let key = session_key_bytes(session_key_b64)?;
-    let ct = cbc::Encryptor::<Aes128>::new(&key.into(), iv.into())
-        .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
+    let ct = cbc::Encryptor::<Aes128>::new(&key.into(), iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext);
     Ok(STANDARD.encode(ct))
 }
 
 /// Decrypts `encryptedData` with the session_key and the `iv` (all base64).
-pub fn wxa_decrypt(
-    session_key_b64: &str,
-    encrypted_b64: &str,
-    iv_b64: &str,
-) -> Result<Vec<u8>, CryptoError> {
+pub fn wxa_decrypt(session_key_b64: &str, encrypted_b64: &str, iv_b64: &str) -> Result<Vec<u8>, CryptoError> {
     let key = session_key_bytes(session_key_b64)?;
-    let iv: [u8; 16] = b64("iv", iv_b64)?
-        .try_into()
-        .map_err(|_| CryptoError::Length("iv", 16))?;
+    let iv: [u8; 16] = b64("iv", iv_b64)?.try_into().map_err(|_| CryptoError::Length("iv", 16))?;
     let ct = b64("encryptedData", encrypted_b64)?;
     if ct.is_empty() || ct.len() % 16 != 0 {
         return Err(CryptoError::Decrypt);
@@ -137,9 +122,7 @@ pub struct MsgCrypt {
 
 impl std::fmt::Debug for MsgCrypt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MsgCrypt")
-            .field("appid", &self.appid)
-            .finish_non_exhaustive()
+        f.debug_struct("MsgCrypt").field("appid", &self.appid).finish_non_exhaustive()
     }
 }
 
@@ -160,10 +143,7 @@ impl MsgCrypt {
         let key: [u8; 32] = b64("EncodingAESKey", &format!("{encoding_aes_key}="))?
             .try_into()
             .map_err(|_| CryptoError::Length("AES key", 32))?;
-        Ok(MsgCrypt {
-            key,
-            appid: appid.to_owned(),
-        })
+        Ok(MsgCrypt { key, appid: appid.to_owned() })
     }
 
     pub fn appid(&self) -> &str {
@@ -179,10 +159,7 @@ impl MsgCrypt {
     /// Encrypts `msg` with a fresh random 16-character alphanumeric prefix (as Tencent's sample).
     pub fn encrypt(&self, msg: &str) -> String {
         let mut random = [0u8; 16];
-        for (slot, c) in random
-            .iter_mut()
-            .zip(rand::thread_rng().sample_iter(&Alphanumeric))
-        {
+        for (slot, c) in random.iter_mut().zip(rand::thread_rng().sample_iter(&Alphanumeric)) {
             *slot = c;
         }
         self.encrypt_with_random(msg, &random)
@@ -264,8 +241,7 @@ mod tests {
     const MP_APPID: &str = "wxb11529c136998cb6";
     const MP_RANDOM: &str = "aaaabbbbccccdddd";
     const V4_REPLY1: &str = "我是中文abcd123";
-    const V4_CIPHER1: &str =
-        "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg==";
+    const V4_CIPHER1: &str = "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg==";
     const V4_REPLY2: &str = "<xml><ToUserName><![CDATA[oia2Tj我是中文jewbmiOUlr6X-1crbLOvLw]]></ToUserName><FromUserName><![CDATA[gh_7f083739789a]]></FromUserName><CreateTime>1407743423</CreateTime><MsgType><![CDATA[video]]></MsgType><Video><MediaId><![CDATA[eYJ1MbwPRJtOvIEabaxHs7TX2D-HV71s79GUxqdUkjm6Gs2Ed1KF3ulAOA9H1xG0]]></MediaId><Title><![CDATA[testCallBackReplyVideo]]></Title><Description><![CDATA[testCallBackReplyVideo]]></Description></Video></xml>";
     const V4_CIPHER2: &str = "jn1L23DB+6ELqJ+6bruv23M2GmYfkv0xBh2h+XTBOKVKcgDFHle6gqcZ1cZrk3e1qjPQ1F4RsLWzQRG9udbKWesxlkupqcEcW7ZQweImX9+wLMa0GaUzpkycA8+IamDBxn5loLgZpnS7fVAbExOkK5DYHBmv5tptA9tklE/fTIILHR8HLXa5nQvFb3tYPKAlHF3rtTeayNf0QuM+UW/wM9enGIDIJHF7CLHiDNAYxr+r+OrJCmPQyTy8cVWlu9iSvOHPT/77bZqJucQHQ04sq7KZI27OcqpQNSto2OdHCoTccjggX5Z9Mma0nMJBU+jLKJ38YB1fBIz+vBzsYjrTmFQ44YfeEuZ+xRTQwr92vhA9OxchWVINGC50qE/6lmkwWTwGX9wtQpsJKhP+oS7rvTY8+VdzETdfakjkwQ5/Xka042OlUb1/slTwo4RscuQ+RdxSGvDahxAJ6+EAjLt9d8igHngxIbf6YyqqROxuxqIeIch3CssH/LqRs+iAcILvApYZckqmA7FNERspKA5f8GoJ9sv8xmGvZ9Yrf57cExWtnX8aCMMaBropU/1k+hKP5LVdzbWCG0hGwx/dQudYR/eXp3P0XxjlFiy+9DMlaFExWUZQDajPkdPrEeOwofJb";
     const V5_ENCRYPT: &str = "rTNFcsut4LfGuAFKEUVVpwcaCOTJzOd9twZdIW910jb3k+iicx2uvhttIZ3Qg9Qgty3BEF2xbOrz6boTfb30dMomcgrkTqdFPwnhqbk+kIQ7rZiwny9D7NUrTgA5kpX3KsZvrXzUZyP2x9YOlxbgm572lmxKvM7HAQQhIQ/p6HBmoY30bGXFK0BtIu1pW9TjhOYrLQoU18nWYjWqDA1ynkmOytpv7QRI1P1+0NoxL0q2zO1DgeSvnE8CZGo/o5Ap/WHK5W2RAsinpzN4/LjPnmB6U01I5XCoJoC0GK/yMZycd2Oh8Nq6+wBkC1U85oy0ktOY4nLvsQMLrourmMGdZHuTbqpeJ8Ao/5PRYJ+WBvRUwPfGKBL2+2IKZF49vAJqkcGWSHGE76ZN2erXeuNazf/o9o3lIE3q739o4c8t9QGPe31GT2Go/rOz1BsrASwvauNulCh+++yz+CQzBIuikA==";
@@ -277,11 +253,7 @@ mod tests {
     const V8_PUSH_ENCRYPT: &str = "RgqEoJj5A4EMYlLvWO1F86ioRjZfaex/gePD0gOXTxpsq5Yj4GNglrBb8I2BAJVODGajiFnXBu7mCPatfjsu6IHCrsTyeDXzF6Bv283dGymzxh6ydJRvZsryDyZbLTE7rhnus50qGPMfp2wASFlzEgMW9z1ef/RD8XzaFYgm7iTdaXpXaG4+BiYyolBug/gYNx410cvkKR2/nPwBiT+P4hIiOAQqGp/TywZBtDh1yCF2KOd0gpiMZ5jSw3e29mTvmUHzkVQiMS6td7vXUaWOMZnYZlF3So2SjHnwh4jYFxdgpkHHqIrH/54SNdshoQgWYEvccTKe7FS709/5t6NMxuGhcUGAPOQipvWTT4dShyqio7mlsl5noTrb++x6En749zCpQVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0=";
 
     fn b64_16(s: &str) -> [u8; 16] {
-        STANDARD
-            .decode(s)
-            .expect("vector base64")
-            .try_into()
-            .expect("16 bytes")
+        STANDARD.decode(s).expect("vector base64").try_into().expect("16 bytes")
     }
 
     fn random16(s: &str) -> [u8; 16] {
@@ -295,11 +267,7 @@ mod tests {
         let start = xml.find(&open)? + open.len();
         let end = start + xml[start..].find(&close)?;
         let v = xml[start..end].trim();
-        Some(
-            v.strip_prefix("<![CDATA[")
-                .and_then(|v| v.strip_suffix("]]>"))
-                .unwrap_or(v),
-        )
+        Some(v.strip_prefix("<![CDATA[").and_then(|v| v.strip_suffix("]]>")).unwrap_or(v))
     }
 
     // V1: the official wxBizDataCrypt demo.
@@ -315,26 +283,17 @@ mod tests {
 
     #[test]
     fn v1_wxa_demo_reencrypts_byte_for_byte() {
-        let ct =
-            wxa_encrypt(V1_SESSION_KEY, &b64_16(V1_IV), V1_PLAINTEXT.as_bytes()).expect("encrypts");
+        let ct = wxa_encrypt(V1_SESSION_KEY, &b64_16(V1_IV), V1_PLAINTEXT.as_bytes()).expect("encrypts");
         assert_eq!(ct, V1_ENCRYPTED);
     }
 
     #[test]
     fn v1_wrong_key_is_rejected() {
         let res = wxa_decrypt("AAAAAAAAAAAAAAAAAAAAAA==", V1_ENCRYPTED, V1_IV);
-        let ok_json = res
-            .ok()
-            .and_then(|pt| serde_json::from_slice::<serde_json::Value>(&pt).ok());
+        let ok_json = res.ok().and_then(|pt| serde_json::from_slice::<serde_json::Value>(&pt).ok());
         assert!(ok_json.is_none());
-        assert_eq!(
-            wxa_decrypt("AAAA", V1_ENCRYPTED, V1_IV),
-            Err(CryptoError::Length("session_key", 16))
-        );
-        assert_eq!(
-            wxa_decrypt(V1_SESSION_KEY, "!!", V1_IV),
-            Err(CryptoError::Base64("encryptedData"))
-        );
+        assert_eq!(wxa_decrypt("AAAA", V1_ENCRYPTED, V1_IV), Err(CryptoError::Length("session_key", 16)));
+        assert_eq!(wxa_decrypt(V1_SESSION_KEY, "!!", V1_IV), Err(CryptoError::Base64("encryptedData")));
     }
 
     // V2: rawData signature from the official signature.html.
@@ -349,14 +308,8 @@ mod tests {
     // V3: plain push signatures, Token AAAAA.
     #[test]
     fn v3_plain_push_signature() {
-        assert_eq!(
-            push_signature("AAAAA", "1714036504", "1514711492"),
-            "f464b24fc39322e44b38aa78f5edd27bd1441696"
-        );
-        assert_eq!(
-            push_signature("AAAAA", "1714037059", "486452656"),
-            "899cf89e464efb63f54ddac96b0a0a235f53aa78"
-        );
+        assert_eq!(push_signature("AAAAA", "1714036504", "1514711492"), "f464b24fc39322e44b38aa78f5edd27bd1441696");
+        assert_eq!(push_signature("AAAAA", "1714037059", "486452656"), "899cf89e464efb63f54ddac96b0a0a235f53aa78");
     }
 
     // V4: Tencent's Java sample, both ciphertexts exactly.
@@ -380,10 +333,7 @@ mod tests {
             msg_signature(MP_TOKEN, "1458300676", "260774613", V5_ENCRYPT),
             "4f3ad57b6989f09f4eb392acce4f9e93942ed890"
         );
-        let msg = MsgCrypt::new(MP_KEY, MP_APPID)
-            .expect("key")
-            .decrypt(V5_ENCRYPT)
-            .expect("opens");
+        let msg = MsgCrypt::new(MP_KEY, MP_APPID).expect("key").decrypt(V5_ENCRYPT).expect("opens");
         assert_eq!(xml_field(&msg, "ToUserName"), Some("asdasdasd"));
         assert_eq!(xml_field(&msg, "FromUserName"), Some("asdasdasdsadasd"));
         assert_eq!(xml_field(&msg, "CreateTime"), Some("1234567898"));
@@ -426,10 +376,7 @@ mod tests {
     #[test]
     fn safe_mode_rejects_wrong_appid_and_garbage() {
         let c = MsgCrypt::new(MP_KEY, "wx0000000000000000").expect("key");
-        assert_eq!(
-            c.decrypt(V4_CIPHER1),
-            Err(CryptoError::AppIdMismatch(MP_APPID.into()))
-        );
+        assert_eq!(c.decrypt(V4_CIPHER1), Err(CryptoError::AppIdMismatch(MP_APPID.into())));
         assert!(c.decrypt("AAAA").is_err());
         assert!(c.decrypt("not base64!").is_err());
         assert!(MsgCrypt::new("short", MP_APPID).is_err());

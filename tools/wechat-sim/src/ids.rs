@@ -3,7 +3,11 @@
 //! openid  = "o" + first 27 chars of base64url-no-pad(sha256("wxsim-openid\0"  + appid         + "\0" + user))
 //! unionid = "o" + first 27 chars of base64url-no-pad(sha256("wxsim-unionid\0" + open_platform + "\0" + user))
 //!
-//! Both are 28 characters of `[A-Za-z0-9_-]`, as observed on real WeChat ids (contract §8).
+//! A "snapshot page" virtual account (contract §2.2 `is_snapshotuser`) gets ids of the same
+//! shape from other domain strings (`wxsim-snapshot-openid`, `wxsim-snapshot-unionid`), so
+//! they never equal the user's real ids.
+//!
+//! All are 28 characters of `[A-Za-z0-9_-]`, as observed on real WeChat ids (contract §8).
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -35,13 +39,19 @@ pub fn unionid(open_platform: &str, user: &str) -> String {
     derive("wxsim-unionid", open_platform, user)
 }
 
+/// The virtual openid WeChat hands out for the user in snapshot-page mode.
+pub fn snapshot_openid(appid: &str, user: &str) -> String {
+    derive("wxsim-snapshot-openid", appid, user)
+}
+
+/// The virtual unionid WeChat hands out for the user in snapshot-page mode.
+pub fn snapshot_unionid(open_platform: &str, user: &str) -> String {
+    derive("wxsim-snapshot-unionid", open_platform, user)
+}
+
 /// `n` random characters of `[A-Za-z0-9]`.
 pub fn random_alphanumeric(n: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(n).map(char::from).collect()
 }
 
 /// A `wx.login` code: 32 random characters of `[A-Za-z0-9]`.
@@ -66,12 +76,7 @@ pub fn random_iv() -> [u8; 16] {
 /// A request id as WeChat appends to errmsg, e.g. `6166f719-6cb5d09c-633ab469`.
 pub fn rid() -> String {
     let mut rng = rand::thread_rng();
-    format!(
-        "{:08x}-{:08x}-{:08x}",
-        rng.next_u32(),
-        rng.next_u32(),
-        rng.next_u32()
-    )
+    format!("{:08x}-{:08x}-{:08x}", rng.next_u32(), rng.next_u32(), rng.next_u32())
 }
 
 #[cfg(test)]
@@ -79,10 +84,7 @@ mod tests {
     use super::*;
 
     fn is_wechat_id(s: &str) -> bool {
-        s.len() == 28
-            && s.starts_with('o')
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        s.len() == 28 && s.starts_with('o') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     }
 
     #[test]
@@ -99,6 +101,11 @@ mod tests {
         assert_ne!(openid("op", "alice"), unionid("op", "alice"));
         // The NUL separator keeps ("a","bc") and ("ab","c") apart.
         assert_ne!(openid("a", "bc"), openid("ab", "c"));
+        // Snapshot (virtual) ids have the same shape and never equal the real ones.
+        assert!(is_wechat_id(&snapshot_openid("wx1", "alice")));
+        assert!(is_wechat_id(&snapshot_unionid("op", "alice")));
+        assert_ne!(snapshot_openid("wx1", "alice"), a);
+        assert_ne!(snapshot_unionid("op", "alice"), u);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! wechat-sim: an independent simulator of WeChat's servers for local runs and tests.
 //!
-//! It answers WeChat's own paths (`/sns/jscode2session`, …) with WeChat's field names, error
-//! codes and crypto, and a `/sim/*` control surface that plays the user's WeChat client
-//! (`wx.login`, `wx.getUserInfo`), tells the truth about identities, moves the clock, counts
-//! calls and injects faults. It deliberately shares no code with the bridge.
+//! It answers WeChat's own paths (`/sns/jscode2session`, OA web authorization at
+//! `/connect/oauth2/authorize`, `/sns/oauth2/access_token`, `/sns/userinfo`, …) with WeChat's
+//! field names, error codes and crypto, and a `/sim/*` control surface that plays the user's
+//! WeChat client (`wx.login`, `wx.getUserInfo`, consent switches), tells the truth about
+//! identities, moves the clock, counts calls and injects faults. It deliberately shares no code with the bridge.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,7 +26,8 @@ use std::sync::Arc;
 pub use control::{acting_user, ActingUser, ApiError};
 pub use registry::{App, AppKind, Registry, RegistryError};
 pub use sim::{
-    Code2Session, Fault, Identity, Profile, Sim, SimConfig, SimError, UnionIdMode, UserInfoBundle,
+    AuthorizeError, Code2Session, Fault, Identity, Profile, Sim, SimConfig, SimError, SnsUserInfo, Switches,
+    SwitchesUpdate, UnionIdMode, UserInfoBundle, WebAccessToken, WebScope,
 };
 
 impl Sim {

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use wechat_sim::{Registry, Sim, SimConfig, UnionIdMode};
 
-const USAGE: &str = "usage: wechat-sim [--listen ADDR] [--registry FILE] [--unionid conditional|always|never] [--push-base URL]
+const USAGE: &str =
+    "usage: wechat-sim [--listen ADDR] [--registry FILE] [--unionid conditional|always|never] [--push-base URL]
   env: WXSIM_LISTEN (default 127.0.0.1:9090), WXSIM_REGISTRY (default config/demo-apps.json),
        WXSIM_UNIONID (default conditional), WXSIM_PUSH_BASE";
 
@@ -17,10 +18,7 @@ struct Args {
 }
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -28,9 +26,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         listen: env_or("WXSIM_LISTEN", "127.0.0.1:9090"),
         registry: env_or("WXSIM_REGISTRY", "config/demo-apps.json"),
         unionid: env_or("WXSIM_UNIONID", "conditional"),
-        push_base: std::env::var("WXSIM_PUSH_BASE")
-            .ok()
-            .filter(|v| !v.is_empty()),
+        push_base: std::env::var("WXSIM_PUSH_BASE").ok().filter(|v| !v.is_empty()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -81,25 +77,22 @@ async fn run() -> Result<(), String> {
     let registry = Registry::from_file(&args.registry).map_err(|e| e.to_string())?;
     let unionid_mode: UnionIdMode = args.unionid.parse()?;
     let apps = registry.apps.len();
-    let sim = Sim::new(SimConfig {
-        registry,
-        unionid_mode,
-        push_base: args.push_base.clone(),
-    });
+    let sim = Sim::new(SimConfig { registry, unionid_mode, push_base: args.push_base.clone() });
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the local address: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("cannot read the local address: {e}"))?;
     println!("wechat-sim serving on http://{addr}");
     println!("  registry: {} ({apps} apps)", args.registry);
     println!("  unionid mode: {unionid_mode}");
     if let Some(base) = &args.push_base {
         println!("  push base: {base}");
     }
-    println!("  WeChat: GET /sns/jscode2session");
-    println!("  control: GET /sim/apps, POST /sim/users/{{user}}/login|userinfo, GET /sim/users/{{user}}/identity?appid=,");
+    println!("  WeChat: GET /sns/jscode2session, /connect/oauth2/authorize, /sns/oauth2/access_token, /sns/userinfo");
+    println!(
+        "  control: GET /sim/apps, POST /sim/users/{{user}}/login|userinfo, GET /sim/users/{{user}}/identity?appid=,"
+    );
+    println!("           GET|POST /sim/users/{{user}}/switches,");
     println!("           GET|POST|DELETE /sim/clock, /sim/faults, GET|DELETE /sim/calls, GET|POST /sim/config, POST /sim/reset");
     axum::serve(listener, sim.router())
         .with_graceful_shutdown(async {

@@ -43,12 +43,45 @@ pub struct App {
     pub encoding_aes_key: Option<String>,
     #[serde(default)]
     pub safe_mode: bool,
+    /// Official accounts: the 网页授权域名 (web-authorization domains), exact hosts without port.
+    #[serde(default)]
+    pub web_auth_domains: Vec<String>,
 }
 
 impl App {
     pub fn is_mini_program(&self) -> bool {
         self.kind == AppKind::MiniProgram
     }
+
+    pub fn is_official_account(&self) -> bool {
+        self.kind == AppKind::OfficialAccount
+    }
+
+    /// Whether WeChat would redirect to `redirect_uri` after web authorization for this app:
+    /// an absolute http(s) URL whose host exactly equals one of `web_auth_domains`
+    /// (ASCII case-insensitive; the port, path, query and fragment do not matter). Subdomains
+    /// and parent domains do not match (contract §7).
+    pub fn allows_web_auth_redirect(&self, redirect_uri: &str) -> bool {
+        let Ok(url) = url::Url::parse(redirect_uri) else {
+            return false;
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return false;
+        }
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        self.web_auth_domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+    }
+}
+
+/// A web-authorization domain must be a bare host: no scheme, port, path or whitespace
+/// (an IPv6 literal is written in brackets, as in a URL).
+fn valid_web_auth_domain(d: &str) -> bool {
+    let ipv6 = d.len() > 2 && d.starts_with('[') && d.ends_with(']');
+    !d.is_empty()
+        && !d.chars().any(|c| c.is_whitespace() || c.is_control() || "/?#@\\".contains(c))
+        && (ipv6 || !d.contains(':'))
 }
 
 /// The demo site that may ask for QR scenes.
@@ -84,10 +117,7 @@ struct RegistryFile {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot read registry {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("registry is not valid JSON of the expected shape: {0}")]
     Json(#[from] serde_json::Error),
     #[error("invalid registry: {0}")]
@@ -118,8 +148,11 @@ impl Registry {
                 return Err(RegistryError::Invalid("an app has an empty appid".into()));
             }
             if !seen.insert(app.appid.as_str()) {
+                return Err(RegistryError::Invalid(format!("appid {} is listed twice", app.appid)));
+            }
+            if let Some(bad) = app.web_auth_domains.iter().find(|d| !valid_web_auth_domain(d)) {
                 return Err(RegistryError::Invalid(format!(
-                    "appid {} is listed twice",
+                    "web_auth_domains of {} must be bare hosts without scheme, port or path, not {bad:?}",
                     app.appid
                 )));
             }
@@ -144,10 +177,8 @@ impl Registry {
 
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, RegistryError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| RegistryError::Io { path: path.to_path_buf(), source })?;
         Self::from_json_str(&text)
     }
 
@@ -177,13 +208,57 @@ mod tests {
         let reg = Registry::from_file(&path).expect("demo registry parses");
         assert!(reg.apps.len() >= 4);
         assert!(reg.raw_json().get("_comment").is_none());
-        let mp = reg
-            .apps_with_role("platform_mp")
-            .next()
-            .expect("platform mp");
+        let mp = reg.apps_with_role("platform_mp").next().expect("platform mp");
         assert_eq!(mp.kind, AppKind::MiniProgram);
         assert!(mp.open_platform.is_some());
         assert!(reg.apps_with_role("pivot_oa").all(|a| a.safe_mode));
+        for oa in reg.apps.iter().filter(|a| a.is_official_account()) {
+            assert!(oa.allows_web_auth_redirect("http://127.0.0.1:8080/cb"), "{}", oa.appid);
+        }
+    }
+
+    #[test]
+    fn web_auth_redirect_host_matches_exactly() {
+        let reg = Registry::from_json_str(
+            r#"{"apps":[{"appid":"wxoa","kind":"official_account","secret":"s",
+                "web_auth_domains":["id.example.com","LOCALHOST","[::1]"]}]}"#,
+        )
+        .expect("parses");
+        let oa = reg.app("wxoa").expect("oa");
+        for ok in [
+            "https://id.example.com/cb?x=1#/page",
+            "http://ID.Example.COM:8443/",
+            "https://id.example.com",
+            "http://localhost:9/x",
+            "http://[::1]:8080/cb",
+        ] {
+            assert!(oa.allows_web_auth_redirect(ok), "{ok}");
+        }
+        for bad in [
+            "https://pay.id.example.com/cb",
+            "https://example.com/cb",
+            "https://id.example.com.evil.test/cb",
+            "https://evil.test/?r=https://id.example.com/",
+            "https://id.example.com@evil.test/",
+            "ftp://id.example.com/",
+            "/relative/cb",
+            "id.example.com/cb",
+            "not a url",
+        ] {
+            assert!(!oa.allows_web_auth_redirect(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn web_auth_domains_must_be_bare_hosts() {
+        for bad in ["https://id.example.com", "id.example.com:443", "id.example.com/", "", "a b"] {
+            let json = format!(
+                r#"{{"apps":[{{"appid":"wx1","kind":"official_account","secret":"s","web_auth_domains":[{}]}}]}}"#,
+                serde_json::Value::from(bad)
+            );
+            let err = Registry::from_json_str(&json);
+            assert!(matches!(err, Err(RegistryError::Invalid(_))), "{bad:?}");
+        }
     }
 
     #[test]

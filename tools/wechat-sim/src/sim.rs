@@ -12,6 +12,13 @@ use crate::crypto;
 use crate::ids;
 use crate::registry::{App, Registry};
 
+mod oauth;
+
+pub use oauth::{
+    authorize_errmsg, redirect_location, AuthorizeError, SnsUserInfo, Switches, SwitchesUpdate, WebAccessToken,
+    WebScope, MAX_STATE_LEN, WEB_CODE_TTL_MILLIS, WEB_TOKEN_TTL_SECONDS,
+};
+
 /// A wx.login code lives 5 minutes.
 pub const CODE_TTL_MILLIS: i64 = 5 * 60 * 1000;
 /// Issued codes are forgotten an hour after issue (by then they can only answer 40029 anyway).
@@ -56,9 +63,7 @@ impl FromStr for UnionIdMode {
             "conditional" => Ok(UnionIdMode::Conditional),
             "always" => Ok(UnionIdMode::Always),
             "never" => Ok(UnionIdMode::Never),
-            other => Err(format!(
-                "unionid mode must be conditional, always or never, not {other:?}"
-            )),
+            other => Err(format!("unionid mode must be conditional, always or never, not {other:?}")),
         }
     }
 }
@@ -74,11 +79,7 @@ pub struct SimConfig {
 
 impl SimConfig {
     pub fn new(registry: Registry) -> Self {
-        SimConfig {
-            registry,
-            unionid_mode: UnionIdMode::default(),
-            push_base: None,
-        }
+        SimConfig { registry, unionid_mode: UnionIdMode::default(), push_base: None }
     }
 }
 
@@ -101,28 +102,55 @@ pub struct WxError(pub i64);
 
 pub mod errcode {
     pub const SYSTEM_ERROR: i64 = -1;
+    pub const INVALID_CREDENTIAL: i64 = 40001;
     pub const INVALID_GRANT_TYPE: i64 = 40002;
+    pub const INVALID_OPENID: i64 = 40003;
     pub const INVALID_APPID: i64 = 40013;
     pub const INVALID_CODE: i64 = 40029;
     pub const INVALID_APPSECRET: i64 = 40125;
     pub const CODE_BEEN_USED: i64 = 40163;
     pub const CODE_BLOCKED: i64 = 40226;
+    pub const MISSING_ACCESS_TOKEN: i64 = 41001;
     pub const MISSING_CODE: i64 = 41008;
+    pub const MISSING_OPENID: i64 = 41009;
+    pub const CODE_EXPIRED: i64 = 42003;
     pub const MINUTE_QUOTA: i64 = 45011;
+    pub const API_UNAUTHORIZED: i64 = 48001;
+
+    // Codes of WeChat's web-authorization error page (`/connect/oauth2/authorize`, contract §2.1).
+    /// `redirect_uri` host is not one of the OA's web-authorization domains.
+    pub const AUTH_REDIRECT_DOMAIN: i64 = 10003;
+    /// The account has no permission for this scope (also: a mini-program appid, an unknown scope).
+    pub const AUTH_SCOPE_UNAUTHORIZED: i64 = 10005;
+    pub const AUTH_SCOPE_EMPTY: i64 = 10010;
+    pub const AUTH_REDIRECT_URI_EMPTY: i64 = 10011;
+    pub const AUTH_APPID_EMPTY: i64 = 10012;
+    /// Not an official-account appid (Open Platform apps; the simulator also uses it for an unknown appid).
+    pub const AUTH_NOT_OA_APPID: i64 = 10016;
+    /// `response_type` is not `code`. WeChat documents no code for this; the simulator's own.
+    pub const AUTH_BAD_RESPONSE_TYPE: i64 = 10001;
+    /// `state` is over 128 bytes or not `[a-zA-Z0-9]`. WeChat documents no code for this; the simulator's own.
+    pub const AUTH_BAD_STATE: i64 = 10002;
 }
 
 /// The errmsg WeChat uses for an errcode (before the `, rid: …` suffix).
 pub fn errmsg_for(code: i64) -> &'static str {
     match code {
         errcode::SYSTEM_ERROR => "system error",
+        errcode::INVALID_CREDENTIAL => "invalid credential, access_token is invalid or not latest",
         errcode::INVALID_GRANT_TYPE => "invalid grant_type",
+        errcode::INVALID_OPENID => "invalid openid",
         errcode::INVALID_APPID => "invalid appid",
         errcode::INVALID_CODE => "invalid code",
         errcode::INVALID_APPSECRET => "invalid appsecret",
         errcode::CODE_BEEN_USED => "code been used",
         errcode::CODE_BLOCKED => "code blocked",
+        errcode::MISSING_ACCESS_TOKEN => "access_token missing",
         errcode::MISSING_CODE => "missing code",
+        errcode::MISSING_OPENID => "missing openid",
+        errcode::CODE_EXPIRED => "code expired",
         errcode::MINUTE_QUOTA => "api minute-quota reach limit mustslower retry next minute",
+        errcode::API_UNAUTHORIZED => "api unauthorized",
         _ => "error",
     }
 }
@@ -159,22 +187,13 @@ impl Fault {
             return Err(SimError::Invalid("fault times must be at least 1".into()));
         }
         if self.errcode.is_none() && self.delay_ms.is_none() && self.http_status.is_none() {
-            return Err(SimError::Invalid(
-                "a fault needs errcode, delay_ms or http_status".into(),
-            ));
+            return Err(SimError::Invalid("a fault needs errcode, delay_ms or http_status".into()));
         }
         if self.delay_ms.is_some_and(|d| d > MAX_FAULT_DELAY_MS) {
-            return Err(SimError::Invalid(format!(
-                "delay_ms is at most {MAX_FAULT_DELAY_MS}"
-            )));
+            return Err(SimError::Invalid(format!("delay_ms is at most {MAX_FAULT_DELAY_MS}")));
         }
-        if self
-            .http_status
-            .is_some_and(|s| !(100..=599).contains(&s) || s == 200)
-        {
-            return Err(SimError::Invalid(
-                "http_status must be a non-200 status between 100 and 599".into(),
-            ));
+        if self.http_status.is_some_and(|s| !(100..=599).contains(&s) || s == 200) {
+            return Err(SimError::Invalid("http_status must be a non-200 status between 100 and 599".into()));
         }
         Ok(())
     }
@@ -254,6 +273,8 @@ struct UserState {
     session_keys: HashMap<String, String>,
     /// Open Platform accounts in which the user has authorized (so unionid flows).
     authorized: HashSet<String>,
+    /// How the user's WeChat client behaves on web authorization.
+    switches: Switches,
 }
 
 #[derive(Debug)]
@@ -269,6 +290,10 @@ struct IssuedCode {
 struct State {
     users: HashMap<String, UserState>,
     codes: HashMap<String, IssuedCode>,
+    /// OA web-authorization codes (`/connect/oauth2/authorize`).
+    web_codes: HashMap<String, oauth::WebCode>,
+    /// OA web-authorization access tokens (`/sns/oauth2/access_token`).
+    web_tokens: HashMap<String, oauth::WebToken>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -276,18 +301,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn system_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+/// The user's avatar URL (stable per user; the last path segment is the size, 132).
+pub fn avatar_url(user: &str) -> String {
+    format!("https://thirdwx.qlogo.cn/mmopen/vi_32/{}/132", &ids::unionid("wxsim-avatar", user)[1..])
 }
 
 /// Checks a simulated user name: 1..=128 bytes, no control characters.
 pub fn validate_user(user: &str) -> Result<(), SimError> {
     if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
-        return Err(SimError::Invalid(format!(
-            "user must be 1 to {MAX_USER_LEN} bytes without control characters"
-        )));
+        return Err(SimError::Invalid(format!("user must be 1 to {MAX_USER_LEN} bytes without control characters")));
     }
     Ok(())
 }
@@ -338,9 +363,7 @@ impl Sim {
     }
 
     fn app(&self, appid: &str) -> Result<&App, SimError> {
-        self.registry
-            .app(appid)
-            .ok_or_else(|| SimError::UnknownApp(appid.to_owned()))
+        self.registry.app(appid).ok_or_else(|| SimError::UnknownApp(appid.to_owned()))
     }
 
     fn mini_program(&self, appid: &str) -> Result<&App, SimError> {
@@ -388,43 +411,24 @@ impl Sim {
         let code = ids::login_code();
         let session_key = ids::session_key();
         let mut st = lock(&self.state);
-        st.codes
-            .retain(|_, c| now.saturating_sub(c.issued_at) < CODE_RETENTION_MILLIS);
-        st.users
-            .entry(user.to_owned())
-            .or_default()
-            .session_keys
-            .insert(appid.to_owned(), session_key.clone());
+        st.codes.retain(|_, c| now.saturating_sub(c.issued_at) < CODE_RETENTION_MILLIS);
+        st.users.entry(user.to_owned()).or_default().session_keys.insert(appid.to_owned(), session_key.clone());
         st.codes.insert(
             code.clone(),
-            IssuedCode {
-                appid: appid.to_owned(),
-                user: user.to_owned(),
-                session_key,
-                issued_at: now,
-                used: false,
-            },
+            IssuedCode { appid: appid.to_owned(), user: user.to_owned(), session_key, issued_at: now, used: false },
         );
         Ok(code)
     }
 
     /// The user's current session_key in the app, if they ever logged in there.
     pub fn session_key(&self, user: &str, appid: &str) -> Option<String> {
-        lock(&self.state)
-            .users
-            .get(user)
-            .and_then(|u| u.session_keys.get(appid).cloned())
+        lock(&self.state).users.get(user).and_then(|u| u.session_keys.get(appid).cloned())
     }
 
     /// Records that the user authorized in this Open Platform account (getUserInfo, OAuth
     /// userinfo consent, following an OA…): from now on conditional unionids flow there.
     pub fn authorize_open_platform(&self, user: &str, open_platform: &str) {
-        lock(&self.state)
-            .users
-            .entry(user.to_owned())
-            .or_default()
-            .authorized
-            .insert(open_platform.to_owned());
+        lock(&self.state).users.entry(user.to_owned()).or_default().authorized.insert(open_platform.to_owned());
     }
 
     /// Like [`Sim::authorize_open_platform`] for the app's Open Platform account, if it has one.
@@ -436,10 +440,7 @@ impl Sim {
     }
 
     pub fn has_authorized(&self, user: &str, open_platform: &str) -> bool {
-        lock(&self.state)
-            .users
-            .get(user)
-            .is_some_and(|u| u.authorized.contains(open_platform))
+        lock(&self.state).users.get(user).is_some_and(|u| u.authorized.contains(open_platform))
     }
 
     /// The truth: the user's openid in the app and unionid in its Open Platform account.
@@ -448,10 +449,7 @@ impl Sim {
         let app = self.app(appid)?;
         Ok(Identity {
             openid: ids::openid(appid, user),
-            unionid: app
-                .open_platform
-                .as_deref()
-                .map(|op| ids::unionid(op, user)),
+            unionid: app.open_platform.as_deref().map(|op| ids::unionid(op, user)),
         })
     }
 
@@ -473,19 +471,9 @@ impl Sim {
         let app = self.mini_program(appid)?;
         let session_key = self
             .session_key(user, appid)
-            .ok_or_else(|| SimError::NoSession {
-                user: user.to_owned(),
-                appid: appid.to_owned(),
-            })?;
+            .ok_or_else(|| SimError::NoSession { user: user.to_owned(), appid: appid.to_owned() })?;
         let openid = ids::openid(appid, user);
-        let unionid = app
-            .open_platform
-            .as_deref()
-            .map(|op| ids::unionid(op, user));
-        let avatar = format!(
-            "https://thirdwx.qlogo.cn/mmopen/vi_32/{}/132",
-            &ids::unionid("wxsim-avatar", user)[1..]
-        );
+        let unionid = app.open_platform.as_deref().map(|op| ids::unionid(op, user));
         let profile = Profile {
             nick_name: user.to_owned(),
             gender: 0,
@@ -493,7 +481,7 @@ impl Sim {
             city: String::new(),
             province: String::new(),
             country: String::new(),
-            avatar_url: avatar,
+            avatar_url: avatar_url(user),
         };
         let open_data = OpenData {
             open_id: &openid,
@@ -505,10 +493,7 @@ impl Sim {
             country: &profile.country,
             avatar_url: &profile.avatar_url,
             union_id: unionid.as_deref(),
-            watermark: Watermark {
-                timestamp: self.now_seconds(),
-                appid,
-            },
+            watermark: Watermark { timestamp: self.now_seconds(), appid },
         };
         let to_json = |e: serde_json::Error| SimError::Invalid(format!("cannot encode: {e}"));
         let raw_data = serde_json::to_string(&profile).map_err(to_json)?;
@@ -534,11 +519,7 @@ impl Sim {
     pub fn jscode2session(&self, q: &HashMap<String, String>) -> Result<Code2Session, WxError> {
         let param = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
         let appid = param("appid").ok_or(WxError(errcode::INVALID_APPID))?;
-        let app = self
-            .registry
-            .app(appid)
-            .filter(|a| a.is_mini_program())
-            .ok_or(WxError(errcode::INVALID_APPID))?;
+        let app = self.registry.app(appid).filter(|a| a.is_mini_program()).ok_or(WxError(errcode::INVALID_APPID))?;
         if param("secret") != Some(app.secret.as_str()) {
             return Err(WxError(errcode::INVALID_APPSECRET));
         }
@@ -549,11 +530,7 @@ impl Sim {
         let now = self.now_millis();
         let (user, session_key) = {
             let mut st = lock(&self.state);
-            let issued = st
-                .codes
-                .get_mut(code)
-                .filter(|c| c.appid == appid)
-                .ok_or(WxError(errcode::INVALID_CODE))?;
+            let issued = st.codes.get_mut(code).filter(|c| c.appid == appid).ok_or(WxError(errcode::INVALID_CODE))?;
             if issued.used {
                 return Err(WxError(errcode::CODE_BEEN_USED));
             }
@@ -563,11 +540,7 @@ impl Sim {
             issued.used = true;
             (issued.user.clone(), issued.session_key.clone())
         };
-        Ok(Code2Session {
-            session_key,
-            openid: ids::openid(appid, &user),
-            unionid: self.disclosed_unionid(&user, app),
-        })
+        Ok(Code2Session { session_key, openid: ids::openid(appid, &user), unionid: self.disclosed_unionid(&user, app) })
     }
 
     // ---- faults and call counts ------------------------------------------------------------
@@ -575,10 +548,7 @@ impl Sim {
     /// Queues a fault for a WeChat path (faults of one path apply one after the other).
     pub fn add_fault(&self, fault: Fault) -> Result<(), SimError> {
         fault.validate()?;
-        lock(&self.faults)
-            .entry(fault.path.clone())
-            .or_default()
-            .push_back(fault);
+        lock(&self.faults).entry(fault.path.clone()).or_default().push_back(fault);
         Ok(())
     }
 
@@ -623,7 +593,8 @@ impl Sim {
         lock(&self.calls).clear();
     }
 
-    /// Forgets every user, code, fault and call count; resets the clock and the unionid mode.
+    /// Forgets every user (and their switches), code, token, fault and call count; resets the clock
+    /// and the unionid mode.
     pub fn reset(&self) {
         *lock(&self.state) = State::default();
         self.clear_faults();
@@ -648,15 +619,10 @@ mod tests {
     }
 
     fn q(appid: &str, secret: &str, code: &str) -> HashMap<String, String> {
-        [
-            ("appid", appid),
-            ("secret", secret),
-            ("js_code", code),
-            ("grant_type", "authorization_code"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+        [("appid", appid), ("secret", secret), ("js_code", code), ("grant_type", "authorization_code")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     #[test]
@@ -681,14 +647,8 @@ mod tests {
     #[test]
     fn login_rejects_non_mini_programs_and_bad_users() {
         let s = sim();
-        assert_eq!(
-            s.login("alice", "wxoa"),
-            Err(SimError::NotMiniProgram("wxoa".into()))
-        );
-        assert_eq!(
-            s.login("alice", "nope"),
-            Err(SimError::UnknownApp("nope".into()))
-        );
+        assert_eq!(s.login("alice", "wxoa"), Err(SimError::NotMiniProgram("wxoa".into())));
+        assert_eq!(s.login("alice", "nope"), Err(SimError::UnknownApp("nope".into())));
         assert!(s.login("", "wxmp").is_err());
         assert!(s.login("a\nb", "wxmp").is_err());
     }
@@ -734,17 +694,10 @@ mod tests {
             http_status: None,
         };
         assert!(s.add_fault(f(-1, 0)).is_err());
-        assert!(s
-            .add_fault(Fault {
-                errcode: None,
-                ..f(-1, 1)
-            })
-            .is_err());
+        assert!(s.add_fault(Fault { errcode: None, ..f(-1, 1) }).is_err());
         s.add_fault(f(-1, 2)).expect("valid");
         s.add_fault(f(45011, 1)).expect("valid");
-        let codes: Vec<Option<i64>> = (0..4)
-            .map(|_| s.take_fault("/p").and_then(|f| f.errcode))
-            .collect();
+        let codes: Vec<Option<i64>> = (0..4).map(|_| s.take_fault("/p").and_then(|f| f.errcode)).collect();
         assert_eq!(codes, vec![Some(-1), Some(-1), Some(45011), None]);
         assert!(s.faults().is_empty());
     }

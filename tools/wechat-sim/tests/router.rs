@@ -35,26 +35,15 @@ impl Reply {
 
 fn demo_sim() -> Arc<Sim> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo-apps.json");
-    Sim::new(SimConfig::new(
-        Registry::from_file(path).expect("demo registry"),
-    ))
+    Sim::new(SimConfig::new(Registry::from_file(path).expect("demo registry")))
 }
 
 async fn send(app: &Router, req: Request<Body>) -> Reply {
     let res = app.clone().oneshot(req).await.expect("infallible");
     let status = res.status();
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    Reply {
-        status,
-        content_type,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    Reply { status, content_type, text: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
 async fn get(app: &Router, uri: &str) -> Reply {
@@ -77,12 +66,7 @@ async fn post(app: &Router, uri: &str, body: Value) -> Reply {
 }
 
 async fn login(app: &Router, user: &str, appid: &str) -> String {
-    let r = post(
-        app,
-        &format!("/sim/users/{user}/login"),
-        json!({ "appid": appid }),
-    )
-    .await;
+    let r = post(app, &format!("/sim/users/{user}/login"), json!({ "appid": appid })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let code = r.json()["code"].as_str().expect("code").to_owned();
     assert_eq!(code.len(), 32);
@@ -110,9 +94,7 @@ fn assert_wx_error(r: &Reply, errcode: i64, errmsg: &str) {
         .unwrap_or_else(|| panic!("errmsg {msg:?} does not start with {errmsg:?}"));
     let parts: Vec<&str> = rid.split('-').collect();
     assert_eq!(parts.len(), 3, "{rid}");
-    assert!(parts
-        .iter()
-        .all(|p| p.len() == 8 && p.bytes().all(|b| b.is_ascii_hexdigit())));
+    assert!(parts.iter().all(|p| p.len() == 8 && p.bytes().all(|b| b.is_ascii_hexdigit())));
 }
 
 async fn identity(app: &Router, user: &str, appid: &str) -> Value {
@@ -135,19 +117,14 @@ async fn login_then_jscode2session_succeeds() {
     let openid = v["openid"].as_str().expect("openid");
     assert_eq!(openid.len(), 28);
     assert!(openid.starts_with('o'));
-    let key = STANDARD
-        .decode(v["session_key"].as_str().expect("session_key"))
-        .expect("base64");
+    let key = STANDARD.decode(v["session_key"].as_str().expect("session_key")).expect("base64");
     assert_eq!(key.len(), 16);
     // Conditional mode, nothing authorized yet: no unionid.
     assert!(v.get("unionid").is_none(), "{}", r.text);
     // Another user, another openid; the same user in another app, another openid.
     assert_ne!(identity(&app, "bob", MP).await["openid"], truth["openid"]);
     assert_ne!(identity(&app, "alice", OA).await["openid"], truth["openid"]);
-    assert_eq!(
-        identity(&app, "alice", OA).await["unionid"],
-        truth["unionid"]
-    );
+    assert_eq!(identity(&app, "alice", OA).await["unionid"], truth["unionid"]);
 }
 
 #[tokio::test]
@@ -156,50 +133,24 @@ async fn reused_code_is_40163_and_bogus_code_40029() {
     let code = login(&app, "alice", MP).await;
     assert_eq!(exchange(&app, &code).await.status, StatusCode::OK);
     assert_wx_error(&exchange(&app, &code).await, 40163, "code been used");
-    assert_wx_error(
-        &exchange(&app, "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d").await,
-        40029,
-        "invalid code",
-    );
+    assert_wx_error(&exchange(&app, "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d").await, 40029, "invalid code");
 }
 
 #[tokio::test]
 async fn parameter_errors() {
     let app = demo_sim().router();
     let code = login(&app, "alice", MP).await;
-    assert_wx_error(
-        &get(&app, &c2s_uri(OA, "x", &code)).await,
-        40013,
-        "invalid appid",
-    );
-    assert_wx_error(
-        &get(&app, &c2s_uri("wxnope", MP_SECRET, &code)).await,
-        40013,
-        "invalid appid",
-    );
-    assert_wx_error(
-        &get(&app, &c2s_uri(MP, "wrong", &code)).await,
-        40125,
-        "invalid appsecret",
-    );
-    let bad_grant = format!(
-        "/sns/jscode2session?appid={MP}&secret={MP_SECRET}&js_code={code}&grant_type=client_credential"
-    );
+    assert_wx_error(&get(&app, &c2s_uri(OA, "x", &code)).await, 40013, "invalid appid");
+    assert_wx_error(&get(&app, &c2s_uri("wxnope", MP_SECRET, &code)).await, 40013, "invalid appid");
+    assert_wx_error(&get(&app, &c2s_uri(MP, "wrong", &code)).await, 40125, "invalid appsecret");
+    let bad_grant =
+        format!("/sns/jscode2session?appid={MP}&secret={MP_SECRET}&js_code={code}&grant_type=client_credential");
     assert_wx_error(&get(&app, &bad_grant).await, 40002, "invalid grant_type");
-    let no_code =
-        format!("/sns/jscode2session?appid={MP}&secret={MP_SECRET}&grant_type=authorization_code");
+    let no_code = format!("/sns/jscode2session?appid={MP}&secret={MP_SECRET}&grant_type=authorization_code");
     assert_wx_error(&get(&app, &no_code).await, 41008, "missing code");
     // A code issued for one mini program is invalid in another.
     let m1 = "wx2b3c4d5e6f708101";
-    assert_wx_error(
-        &get(
-            &app,
-            &c2s_uri(m1, "0529e29cd679af0aeae66c49784879bf", &code),
-        )
-        .await,
-        40029,
-        "invalid code",
-    );
+    assert_wx_error(&get(&app, &c2s_uri(m1, "0529e29cd679af0aeae66c49784879bf", &code)).await, 40029, "invalid code");
     // None of the failures consumed the code.
     assert!(exchange(&app, &code).await.json()["openid"].is_string());
 }
@@ -209,9 +160,7 @@ async fn expired_code_is_40029() {
     let app = demo_sim().router();
     let fresh = login(&app, "alice", MP).await;
     let old = login(&app, "alice", MP).await;
-    let before = get(&app, "/sim/clock").await.json()["now_millis"]
-        .as_i64()
-        .expect("now");
+    let before = get(&app, "/sim/clock").await.json()["now_millis"].as_i64().expect("now");
     let r = post(&app, "/sim/clock", json!({ "advance_seconds": 240 })).await;
     let after = r.json()["now_millis"].as_i64().expect("now");
     assert!(after - before >= 240_000);
@@ -226,12 +175,7 @@ async fn expired_code_is_40029() {
 async fn faults_apply_twice_then_success() {
     let sim = demo_sim();
     let app = sim.router();
-    let r = post(
-        &app,
-        "/sim/faults",
-        json!({ "path": "/sns/jscode2session", "errcode": -1, "times": 2 }),
-    )
-    .await;
+    let r = post(&app, "/sim/faults", json!({ "path": "/sns/jscode2session", "errcode": -1, "times": 2 })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let code = login(&app, "alice", MP).await;
     assert_wx_error(&exchange(&app, &code).await, -1, "system error");
@@ -241,12 +185,7 @@ async fn faults_apply_twice_then_success() {
     assert!(ok.json()["session_key"].is_string(), "{}", ok.text);
     let calls = get(&app, "/sim/calls").await.json();
     assert_eq!(calls["/sns/jscode2session"], 3);
-    assert_eq!(
-        call(&app, Method::DELETE, "/sim/calls", Value::Null)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(call(&app, Method::DELETE, "/sim/calls", Value::Null).await.status, StatusCode::NO_CONTENT);
     assert_eq!(get(&app, "/sim/calls").await.json(), json!({}));
 }
 
@@ -254,60 +193,28 @@ async fn faults_apply_twice_then_success() {
 async fn fault_kinds_http_status_delay_and_clear() {
     let app = demo_sim().router();
     let code = login(&app, "alice", MP).await;
-    post(
-        &app,
-        "/sim/faults",
-        json!({ "path": "/sns/jscode2session", "http_status": 502 }),
-    )
-    .await;
+    post(&app, "/sim/faults", json!({ "path": "/sns/jscode2session", "http_status": 502 })).await;
     let r = exchange(&app, &code).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert!(r.content_type.starts_with("text/plain"));
     assert!(r.json().is_null());
 
-    post(
-        &app,
-        "/sim/faults",
-        json!({ "path": "/sns/jscode2session", "errcode": 45011, "delay_ms": 30 }),
-    )
-    .await;
+    post(&app, "/sim/faults", json!({ "path": "/sns/jscode2session", "errcode": 45011, "delay_ms": 30 })).await;
     let start = std::time::Instant::now();
     let r = exchange(&app, &code).await;
     assert!(start.elapsed() >= std::time::Duration::from_millis(30));
-    assert_wx_error(
-        &r,
-        45011,
-        "api minute-quota reach limit mustslower retry next minute",
-    );
+    assert_wx_error(&r, 45011, "api minute-quota reach limit mustslower retry next minute");
 
     // A delay alone answers normally, late.
-    post(
-        &app,
-        "/sim/faults",
-        json!({ "path": "/sns/jscode2session", "delay_ms": 20 }),
-    )
-    .await;
+    post(&app, "/sim/faults", json!({ "path": "/sns/jscode2session", "delay_ms": 20 })).await;
     let start = std::time::Instant::now();
     let r = exchange(&app, &code).await;
     assert!(start.elapsed() >= std::time::Duration::from_millis(20));
     assert!(r.json()["openid"].is_string(), "{}", r.text);
 
-    post(
-        &app,
-        "/sim/faults",
-        json!({ "path": "/sns/jscode2session", "errcode": 40226, "times": 5 }),
-    )
-    .await;
-    assert_eq!(
-        get(&app, "/sim/faults").await.json()["faults"][0]["times"],
-        5
-    );
-    assert_eq!(
-        call(&app, Method::DELETE, "/sim/faults", Value::Null)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
+    post(&app, "/sim/faults", json!({ "path": "/sns/jscode2session", "errcode": 40226, "times": 5 })).await;
+    assert_eq!(get(&app, "/sim/faults").await.json()["faults"][0]["times"], 5);
+    assert_eq!(call(&app, Method::DELETE, "/sim/faults", Value::Null).await.status, StatusCode::NO_CONTENT);
     assert_wx_error(&exchange(&app, &code).await, 40163, "code been used");
 
     for bad in [
@@ -338,11 +245,7 @@ async fn conditional_unionid_appears_only_after_userinfo() {
     // Another Open Platform account has not been authorized by carol.
     let m1 = "wx2b3c4d5e6f708101";
     let code = login(&app, "carol", m1).await;
-    let r = get(
-        &app,
-        &c2s_uri(m1, "0529e29cd679af0aeae66c49784879bf", &code),
-    )
-    .await;
+    let r = get(&app, &c2s_uri(m1, "0529e29cd679af0aeae66c49784879bf", &code)).await;
     assert!(r.json().get("unionid").is_none(), "{}", r.text);
 }
 
@@ -352,10 +255,7 @@ async fn unionid_mode_knob() {
     let r = post(&app, "/sim/config", json!({ "unionid_mode": "always" })).await;
     assert_eq!(r.json()["unionid_mode"], "always");
     let code = login(&app, "dave", MP).await;
-    assert_eq!(
-        exchange(&app, &code).await.json()["unionid"],
-        identity(&app, "dave", MP).await["unionid"]
-    );
+    assert_eq!(exchange(&app, &code).await.json()["unionid"], identity(&app, "dave", MP).await["unionid"]);
     post(&app, "/sim/config", json!({ "unionid_mode": "never" })).await;
     post(&app, "/sim/users/dave/userinfo", json!({ "appid": MP })).await;
     let code = login(&app, "dave", MP).await;
@@ -383,20 +283,13 @@ async fn userinfo_decrypts_with_the_session_key() {
     assert!(r.json()["error"].is_string());
 
     let code = login(&app, "erin", MP).await;
-    let session_key = exchange(&app, &code).await.json()["session_key"]
-        .as_str()
-        .expect("session_key")
-        .to_owned();
+    let session_key = exchange(&app, &code).await.json()["session_key"].as_str().expect("session_key").to_owned();
     let r = post(&app, "/sim/users/erin/userinfo", json!({ "appid": MP })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let v = r.json();
     let iv = v["iv"].as_str().expect("iv");
     assert_eq!(STANDARD.decode(iv).expect("iv").len(), 16);
-    let plain = decrypt(
-        &session_key,
-        iv,
-        v["encryptedData"].as_str().expect("encryptedData"),
-    );
+    let plain = decrypt(&session_key, iv, v["encryptedData"].as_str().expect("encryptedData"));
     let text = String::from_utf8(plain).expect("utf8");
     assert!(text.starts_with(r#"{"openId":""#), "{text}");
     let data: Value = serde_json::from_str(&text).expect("json");
@@ -418,39 +311,24 @@ async fn userinfo_decrypts_with_the_session_key() {
         map.remove("unionId");
         map.remove("watermark");
     }
-    assert_eq!(
-        serde_json::from_str::<Value>(raw).expect("raw json"),
-        expected
-    );
-    assert!(
-        raw.starts_with(r#"{"nickName":"erin","gender":0,"#),
-        "{raw}"
-    );
+    assert_eq!(serde_json::from_str::<Value>(raw).expect("raw json"), expected);
+    assert!(raw.starts_with(r#"{"nickName":"erin","gender":0,"#), "{raw}");
     let sig = hex::encode(Sha1::digest(format!("{raw}{session_key}").as_bytes()));
     assert_eq!(v["signature"], sig);
 
     // A new login rotates the session_key: old encryptedData no longer opens with the new key.
     let code = login(&app, "erin", MP).await;
-    let new_key = exchange(&app, &code).await.json()["session_key"]
-        .as_str()
-        .expect("session_key")
-        .to_owned();
+    let new_key = exchange(&app, &code).await.json()["session_key"].as_str().expect("session_key").to_owned();
     assert_ne!(new_key, session_key);
     let r = post(&app, "/sim/users/erin/userinfo", json!({ "appid": MP })).await;
     let v = r.json();
-    decrypt(
-        &new_key,
-        v["iv"].as_str().expect("iv"),
-        v["encryptedData"].as_str().expect("data"),
-    );
+    decrypt(&new_key, v["iv"].as_str().expect("iv"), v["encryptedData"].as_str().expect("data"));
 }
 
 #[tokio::test]
 async fn app_without_open_platform_has_no_unionid() {
-    let registry = Registry::from_json_str(
-        r#"{"apps":[{"appid":"wxlone","kind":"mini_program","secret":"s"}]}"#,
-    )
-    .expect("registry");
+    let registry = Registry::from_json_str(r#"{"apps":[{"appid":"wxlone","kind":"mini_program","secret":"s"}]}"#)
+        .expect("registry");
     let app = Sim::new(SimConfig::new(registry)).router();
     post(&app, "/sim/config", json!({ "unionid_mode": "always" })).await;
     let v = identity(&app, "frank", "wxlone").await;
@@ -459,12 +337,7 @@ async fn app_without_open_platform_has_no_unionid() {
     let r = get(&app, &c2s_uri("wxlone", "s", &code)).await;
     assert!(r.json()["openid"].is_string());
     assert!(r.json().get("unionid").is_none());
-    let r = post(
-        &app,
-        "/sim/users/frank/userinfo",
-        json!({ "appid": "wxlone" }),
-    )
-    .await;
+    let r = post(&app, "/sim/users/frank/userinfo", json!({ "appid": "wxlone" })).await;
     let v = r.json();
     assert!(v["rawData"].is_string());
 }
@@ -482,9 +355,7 @@ async fn control_errors_are_400_json() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text);
         assert!(r.json()["error"].is_string(), "{}", r.text);
     }
-    let req = Request::post("/sim/users/alice/login")
-        .body(Body::from("{not json"))
-        .expect("request");
+    let req = Request::post("/sim/users/alice/login").body(Body::from("{not json")).expect("request");
     let r = send(&app, req).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.json()["error"].is_string());
@@ -502,10 +373,7 @@ async fn acting_user_from_header_or_cookie() {
         .header("X-WxSim-User", "grace")
         .body(Body::from(json!({ "appid": MP }).to_string()))
         .expect("request");
-    let code = send(&app, req).await.json()["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
+    let code = send(&app, req).await.json()["code"].as_str().expect("code").to_owned();
     let v = exchange(&app, &code).await.json();
     assert_eq!(v["openid"], identity(&app, "grace", MP).await["openid"]);
     let req = Request::get("/sim/whoami")
@@ -521,9 +389,7 @@ async fn apps_returns_the_registry_without_comment() {
     let v = get(&app, "/sim/apps").await.json();
     assert!(v.get("_comment").is_none());
     let apps = v["apps"].as_array().expect("apps");
-    assert!(apps
-        .iter()
-        .any(|a| a["appid"] == MP && a["secret"] == MP_SECRET));
+    assert!(apps.iter().any(|a| a["appid"] == MP && a["secret"] == MP_SECRET));
     assert!(v["site"]["api_key"].is_string());
     assert!(v["credentials"]["admin"].is_string());
     assert!(v["menu_login_key"].is_string());
@@ -535,19 +401,11 @@ async fn reset_forgets_everything() {
     let app = sim.router();
     let code = login(&app, "ivan", MP).await;
     post(&app, "/sim/clock", json!({ "advance_seconds": 10 })).await;
-    post(
-        &app,
-        "/sim/faults",
-        json!({ "path": "/sns/jscode2session", "errcode": -1 }),
-    )
-    .await;
+    post(&app, "/sim/faults", json!({ "path": "/sns/jscode2session", "errcode": -1 })).await;
     let r = post(&app, "/sim/reset", Value::Null).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(sim.clock_offset_millis(), 0);
     assert_wx_error(&exchange(&app, &code).await, 40029, "invalid code");
-    assert_eq!(
-        get(&app, "/sim/calls").await.json()["/sns/jscode2session"],
-        1
-    );
+    assert_eq!(get(&app, "/sim/calls").await.json()["/sns/jscode2session"], 1);
     assert!(sim.session_key("ivan", MP).is_none());
 }

@@ -1,0 +1,326 @@
+//! Pivot linking end to end: mini program → ticket → web-view through WeChat's authorize
+//! page (the simulator) → callback → store, then translation and look-up.
+
+use serde_json::{json, Value};
+use wxbridge_e2e::*;
+
+async fn token_of(e: &Env, user: &str, app: &str) -> Value {
+    e.login(user, app).await.expect_ok().clone()
+}
+
+fn linked_apps(v: &Value) -> Vec<String> {
+    let mut a: Vec<String> =
+        v["linked"].as_array().unwrap().iter().map(|l| l["appid"].as_str().unwrap().to_owned()).collect();
+    a.sort();
+    a
+}
+
+both_stores!(merchant_and_platform_meet_at_the_pivot, |kind| async move {
+    let e = env(kind).await;
+    // A merchant's mini program: not yet linked, so the mini program opens the web-view.
+    let m = token_of(&e, "mia", MERCHANT1_MP).await;
+    assert_eq!(m["pivot_linked"], false);
+    let walk = e.link_via_webview("mia", m["token"].as_str().unwrap(), json!({})).await;
+    assert!(walk.hops.iter().any(|h| h.contains("/connect/oauth2/authorize")), "{:?}", walk.hops);
+    assert!(walk.hops.iter().any(|h| h.contains("/v1/auth/callback")), "{:?}", walk.hops);
+    assert_eq!(walk.last.status, 200, "{}", walk.last.text);
+    assert!(walk.last.text.contains("data-result=\"linked\""), "{}", walk.last.text);
+
+    // Returning: no web-view needed.
+    let again = token_of(&e, "mia", MERCHANT1_MP).await;
+    assert_eq!(again["pivot_linked"], true);
+    assert_eq!(again["person_id"], m["person_id"]);
+
+    // The platform's mini program: another person until its web-view meets the same pivot openid.
+    let p = token_of(&e, "mia", PLATFORM_MP).await;
+    assert_ne!(p["person_id"], m["person_id"]);
+    let walk = e.link_via_webview("mia", p["token"].as_str().unwrap(), json!({"return_url": RETURN_URL})).await;
+    assert_eq!(walk.left_to.as_deref(), Some(format!("{RETURN_URL}?result=linked").as_str()), "{:?}", walk.hops);
+
+    let p2 = token_of(&e, "mia", PLATFORM_MP).await;
+    let m2 = token_of(&e, "mia", MERCHANT1_MP).await;
+    assert_eq!(p2["person_id"], m2["person_id"], "one person across platform and merchant");
+    assert_eq!(linked_apps(&p2), {
+        let mut v = vec![PLATFORM_MP.to_owned(), PIVOT_OA.to_owned(), MERCHANT1_MP.to_owned()];
+        v.sort();
+        v
+    });
+    // Old tokens of the merged-away person still resolve.
+    for t in [&m["token"], &p["token"]] {
+        assert_eq!(e.get("/v1/me", t.as_str()).await.expect_ok()["person_id"], p2["person_id"]);
+    }
+
+    // Translation: the platform's openid → the merchant mini program's openid (the truth).
+    let (platform_openid, _) = e.truth("mia", PLATFORM_MP).await;
+    let (merchant_openid, _) = e.truth("mia", MERCHANT1_MP).await;
+    let key = e.service_key();
+    let path = format!("/v1/translate?from_appid={PLATFORM_MP}&openid={platform_openid}&to_appid={MERCHANT1_MP}");
+    let tr = e.get(&path, Some(&key)).await;
+    assert_eq!(tr.expect_ok()["openid"], merchant_openid.as_str());
+    assert_eq!(tr.body["person_id"], p2["person_id"]);
+    // Warm (cached) and reverse.
+    assert_eq!(e.get(&path, Some(&key)).await.expect_ok()["openid"], merchant_openid.as_str());
+    let back = format!("/v1/translate?from_appid={MERCHANT1_MP}&openid={merchant_openid}&to_appid={PLATFORM_MP}");
+    assert_eq!(e.get(&back, Some(&key)).await.expect_ok()["openid"], platform_openid.as_str());
+
+    // The authorizer in front of a merchant route: the merchant sees its own openid.
+    let who = e.get("/merchant-api/m1/whoami", p2["token"].as_str()).await;
+    assert_eq!(who.expect_ok()["authorizer"]["openid"], merchant_openid.as_str());
+    assert_eq!(who.body["authorizer"]["person_id"], p2["person_id"]);
+    // Not linked to merchant 2: denied, and a denial is not cached.
+    assert_eq!(e.get("/merchant-api/m2/whoami", p2["token"].as_str()).await.status, 403);
+    let m2t = token_of(&e, "mia", MERCHANT2_MP).await;
+    e.link_via_webview("mia", m2t["token"].as_str().unwrap(), json!({})).await;
+    assert_eq!(e.get("/merchant-api/m2/whoami", p2["token"].as_str()).await.status, 200);
+});
+
+both_stores!(merchant_oa_then_pivot_in_one_pass, |kind| async move {
+    let e = env(kind).await;
+    let p = token_of(&e, "nora", PLATFORM_MP).await;
+    let walk =
+        e.link_via_webview("nora", p["token"].as_str().unwrap(), json!({"targets": [MERCHANT1_OA, PIVOT_OA]})).await;
+    let authorizes: Vec<&String> = walk.hops.iter().filter(|h| h.contains("/connect/oauth2/authorize")).collect();
+    assert_eq!(authorizes.len(), 2, "{:?}", walk.hops);
+    assert!(authorizes[0].contains(MERCHANT1_OA) && authorizes[1].contains(PIVOT_OA), "merchant first, pivot last");
+    let me = e.get("/v1/me", p["token"].as_str()).await;
+    let apps = linked_apps(me.expect_ok());
+    assert!(apps.contains(&MERCHANT1_OA.to_owned()) && apps.contains(&PIVOT_OA.to_owned()), "{apps:?}");
+    let (oa_openid, _) = e.truth("nora", MERCHANT1_OA).await;
+    let (platform_openid, _) = e.truth("nora", PLATFORM_MP).await;
+    let tr = e
+        .get(
+            &format!("/v1/translate?from_appid={PLATFORM_MP}&openid={platform_openid}&to_appid={MERCHANT1_OA}"),
+            Some(&e.service_key()),
+        )
+        .await;
+    assert_eq!(tr.expect_ok()["openid"], oa_openid.as_str());
+});
+
+both_stores!(userinfo_scope_brings_the_unionid_and_refusal_links_nothing, |kind| async move {
+    let e = env(kind).await;
+    let p = token_of(&e, "olive", PLATFORM_MP).await;
+    let body = json!({"scope": "snsapi_userinfo", "return_url": RETURN_URL});
+    // The user refuses the consent page: denied, nothing linked.
+    let sw = e.post("/sim/users/olive/switches", &json!({"refuse_userinfo": true}), None).await;
+    assert_eq!(sw.status, 200, "{}", sw.text);
+    let walk = e.link_via_webview("olive", p["token"].as_str().unwrap(), body.clone()).await;
+    assert_eq!(walk.left_to.as_deref(), Some(format!("{RETURN_URL}?result=denied").as_str()));
+    assert_eq!(linked_apps(e.get("/v1/me", p["token"].as_str()).await.expect_ok()), [PLATFORM_MP]);
+    // Consent: the pivot's unionid is learnt; the platform's other apps now join by unionid.
+    e.post("/sim/users/olive/switches", &json!({"refuse_userinfo": false}), None).await;
+    let walk = e.link_via_webview("olive", p["token"].as_str().unwrap(), body).await;
+    assert_eq!(walk.left_to.as_deref(), Some(format!("{RETURN_URL}?result=linked").as_str()));
+    let second = e.login("olive", PLATFORM_MP2).await;
+    assert_eq!(second.expect_ok()["person_id"], p["person_id"], "joined through the pivot's unionid");
+});
+
+both_stores!(linking_csrf_never_joins_two_people, |kind| async move {
+    let e = env(kind).await;
+    // The victim is linked already.
+    let v = token_of(&e, "victim", PLATFORM_MP).await;
+    e.link_via_webview("victim", v["token"].as_str().unwrap(), json!({})).await;
+    // The attacker makes a ticket for their own person and gets the victim to open it.
+    let a = token_of(&e, "attacker", PLATFORM_MP).await;
+    let t = e.post("/v1/auth/tickets", &json!({}), a["token"].as_str()).await;
+    let walk = e.webview("victim", t.body["url"].as_str().unwrap()).await;
+    walk.last.expect_problem(409, "identity_conflict");
+    let va = e.get("/v1/me", v["token"].as_str()).await.expect_ok().clone();
+    let aa = e.get("/v1/me", a["token"].as_str()).await.expect_ok().clone();
+    assert_ne!(va["person_id"], aa["person_id"]);
+    assert_eq!(linked_apps(&aa), [PLATFORM_MP], "the attacker gained nothing");
+    assert_eq!(linked_apps(&va).len(), 2, "the victim lost nothing");
+});
+
+both_stores!(tickets_and_states_are_single_use_and_checked, |kind| async move {
+    let e = env(kind).await;
+    let p = token_of(&e, "paul", PLATFORM_MP).await;
+    let token = p["token"].as_str();
+    // Tickets need a token; targets must be official accounts; return URLs must be allowed.
+    e.post("/v1/auth/tickets", &json!({}), None).await.expect_problem(401, "invalid_token");
+    e.post("/v1/auth/tickets", &json!({"targets": [MERCHANT1_MP]}), token).await.expect_problem(404, "unknown_app");
+    e.post("/v1/auth/tickets", &json!({"scope": "snsapi_login"}), token).await.expect_problem(400, "invalid_request");
+    e.post("/v1/auth/tickets", &json!({"return_url": "https://evil.example.com/x"}), token)
+        .await
+        .expect_problem(400, "return_url_not_allowed");
+
+    // Unknown, reused and expired tickets.
+    e.get("/v1/auth/start?ticket=0123456789abcdef0123456789abcdef", None).await.expect_problem(400, "ticket_invalid");
+    e.get("/v1/auth/start?ticket=../../x", None).await.expect_problem(400, "ticket_invalid");
+    e.get("/v1/auth/start", None).await.expect_problem(400, "invalid_request");
+    let t = e.post("/v1/auth/tickets", &json!({}), token).await;
+    let url = t.body["url"].as_str().unwrap().to_owned();
+    let (status, location, _) = e.browse("paul", &url).await;
+    assert_eq!(status, 302);
+    let authorize = location.unwrap();
+    assert!(authorize.ends_with("#wechat_redirect") && authorize.contains("scope=snsapi_base"), "{authorize}");
+    let state = authorize.split("state=").nth(1).unwrap().split('#').next().unwrap().to_owned();
+    assert!(state.len() <= 128 && state.bytes().all(|b| b.is_ascii_alphanumeric()));
+    e.get(&url.replace(&e.base, ""), None).await.expect_problem(400, "ticket_invalid");
+    let t2 = e.post("/v1/auth/tickets", &json!({}), token).await;
+    e.advance_clock(301).await;
+    e.webview("paul", t2.body["url"].as_str().unwrap()).await.last.expect_problem(400, "ticket_invalid");
+
+    // Tampered and unknown states.
+    e.get("/v1/auth/callback?code=x&state=ffffffffffffffffffffffffffffffff", None)
+        .await
+        .expect_problem(400, "state_invalid");
+    e.get("/v1/auth/callback?code=x&state=not-a-state", None).await.expect_problem(400, "state_invalid");
+
+    // WeChat's double redirect: the same code and state twice → the first outcome, one exchange.
+    let (_, loc, _) = e.browse("paul", authorize.split('#').next().unwrap()).await;
+    let callback = loc.unwrap();
+    let first = e.browse("paul", &callback).await;
+    let before = e.calls("/sns/oauth2/access_token").await;
+    let second = e.browse("paul", &callback).await;
+    assert_eq!((first.0, first.2.text.clone()), (second.0, second.2.text.clone()));
+    assert_eq!(e.calls("/sns/oauth2/access_token").await, before, "no second exchange");
+    // The used state with another code.
+    let other = callback.replace("code=", "code=zz");
+    e.get(&other.replace(&e.base, ""), None).await.expect_problem(400, "state_invalid");
+    // An expired state.
+    let t3 = e.post("/v1/auth/tickets", &json!({}), token).await;
+    let (_, loc, _) = e.browse("paul", t3.body["url"].as_str().unwrap()).await;
+    let (_, loc, _) = e.browse("paul", loc.unwrap().split('#').next().unwrap()).await;
+    e.advance_clock(601).await;
+    e.get(&loc.unwrap().replace(&e.base, ""), None).await.expect_problem(400, "state_invalid");
+});
+
+both_stores!(wechat_errors_on_the_exchange_link_nothing, |kind| async move {
+    let e = env(kind).await;
+    let p = token_of(&e, "quinn", PLATFORM_MP).await;
+    let t = e.post("/v1/auth/tickets", &json!({}), p["token"].as_str()).await;
+    let (_, loc, _) = e.browse("quinn", t.body["url"].as_str().unwrap()).await;
+    let authorize = loc.unwrap().split('#').next().unwrap().to_owned();
+    let (_, loc, _) = e.browse("quinn", &authorize).await;
+    let callback = loc.unwrap();
+    let state = callback.split("state=").nth(1).unwrap().to_owned();
+
+    // A code of another official account (merchant 2's) with our state: WeChat says invalid.
+    let foreign = authorize.replace(PIVOT_OA, MERCHANT2_OA);
+    let (_, loc, _) = e.browse("quinn", &foreign).await;
+    let foreign_code = loc.unwrap().split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    e.get(&format!("/v1/auth/callback?code={foreign_code}&state={state}"), None)
+        .await
+        .expect_problem(400, "wechat_code_invalid");
+    // WeChat down: 503, and the state survives for a retry.
+    e.fault("/sns/oauth2/access_token", json!({"errcode": -1, "times": 3})).await;
+    e.get(&callback.replace(&e.base, ""), None).await.expect_problem(503, "wechat_unavailable");
+    assert_eq!(linked_apps(e.get("/v1/me", p["token"].as_str()).await.expect_ok()), [PLATFORM_MP], "nothing linked");
+    // Once WeChat answers, the same callback links.
+    let done = e.browse("quinn", &callback).await;
+    assert_eq!(done.0, 200, "{}", done.2.text);
+    assert_eq!(linked_apps(e.get("/v1/me", p["token"].as_str()).await.expect_ok()).len(), 2);
+});
+
+both_stores!(translation_and_authorizer_refuse_what_they_should, |kind| async move {
+    let e = env(kind).await;
+    let p = token_of(&e, "rita", PLATFORM_MP).await;
+    let (openid, _) = e.truth("rita", PLATFORM_MP).await;
+    let path = format!("/v1/translate?from_appid={PLATFORM_MP}&openid={openid}&to_appid={MERCHANT1_MP}");
+    e.get(&path, None).await.expect_problem(401, "invalid_token");
+    e.get(&path, Some("wrong-key")).await.expect_problem(401, "invalid_token");
+    e.get(&path, Some(&e.admin_key())).await.expect_problem(401, "invalid_token");
+    let key = e.service_key();
+    e.get(&path, Some(&key)).await.expect_problem(404, "not_linked");
+    let unknown = format!("/v1/translate?from_appid={PLATFORM_MP}&openid=oNobody&to_appid={MERCHANT1_MP}");
+    e.get(&unknown, Some(&key)).await.expect_problem(404, "not_found");
+    let bad_app = format!("/v1/translate?from_appid={PLATFORM_MP}&openid={openid}&to_appid=wx0000000000000000");
+    e.get(&bad_app, Some(&key)).await.expect_problem(404, "unknown_app");
+    e.get(&format!("/v1/translate?from_appid={PLATFORM_MP}"), Some(&key)).await.expect_problem(400, "invalid_request");
+
+    // The authorizer: no token, forged, expired, and a merchant token instead of the platform's.
+    assert_eq!(e.get("/merchant-api/m1/whoami", None).await.status, 403);
+    let forged = format!("{}x", p["token"].as_str().unwrap());
+    assert_eq!(e.get("/merchant-api/m1/whoami", Some(&forged)).await.status, 403);
+    let m = token_of(&e, "rita", MERCHANT1_MP).await;
+    e.link_via_webview("rita", m["token"].as_str().unwrap(), json!({})).await;
+    e.link_via_webview("rita", p["token"].as_str().unwrap(), json!({})).await;
+    assert_eq!(e.get("/merchant-api/m1/whoami", p["token"].as_str()).await.status, 200);
+    assert_eq!(e.get("/merchant-api/m1/whoami", m["token"].as_str()).await.status, 403, "only the platform's token");
+    assert_eq!(e.get("/merchant-api/nobody/whoami", p["token"].as_str()).await.status, 403);
+    e.advance_clock(p["expires_in"].as_i64().unwrap() + 1).await;
+    assert_eq!(e.get("/merchant-api/m1/whoami", p["token"].as_str()).await.status, 403);
+});
+
+both_stores!(operators_look_up_unlink_and_erase, |kind| async move {
+    let e = env(kind).await;
+    let p = token_of(&e, "sam", PLATFORM_MP).await;
+    e.link_via_webview("sam", p["token"].as_str().unwrap(), json!({})).await;
+    let m = token_of(&e, "sam", MERCHANT1_MP).await;
+    e.link_via_webview("sam", m["token"].as_str().unwrap(), json!({})).await;
+    let person = e.get("/v1/me", p["token"].as_str()).await.expect_ok()["person_id"].as_str().unwrap().to_owned();
+    let admin = e.admin_key();
+    let (openid, _) = e.truth("sam", PLATFORM_MP).await;
+    let (m_openid, _) = e.truth("sam", MERCHANT1_MP).await;
+
+    e.get(&format!("/v1/persons/{person}"), None).await.expect_problem(401, "invalid_token");
+    e.get(&format!("/v1/persons/{person}"), Some(&e.service_key())).await.expect_problem(401, "invalid_token");
+    let byp = e.get(&format!("/v1/persons/{person}"), Some(&admin)).await;
+    let ids = byp.expect_ok()["identities"].as_array().unwrap().clone();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|i| i["linked_at"].as_str().unwrap().ends_with('Z') && i["via"].is_string()));
+    let byi = e.get(&format!("/v1/identities/{PLATFORM_MP}/{openid}"), Some(&admin)).await;
+    assert_eq!(byi.expect_ok()["person_id"], person.as_str());
+    // An old person id (merged away) still resolves.
+    let old = m["person_id"].as_str().unwrap();
+    assert_eq!(e.get(&format!("/v1/persons/{old}"), Some(&admin)).await.expect_ok()["person_id"], person.as_str());
+    e.get("/v1/persons/not-a-person", Some(&admin)).await.expect_problem(400, "invalid_request");
+    e.get("/v1/persons/01890a5d-ac96-774b-bcce-b302099a8057", Some(&admin)).await.expect_problem(404, "not_found");
+
+    // Unlink the merchant's mini program: translation stops at once.
+    let tr = format!("/v1/translate?from_appid={PLATFORM_MP}&openid={openid}&to_appid={MERCHANT1_MP}");
+    assert_eq!(e.get(&tr, Some(&e.service_key())).await.expect_ok()["openid"], m_openid.as_str());
+    let del = e
+        .http
+        .delete(e.url(&format!("/v1/persons/{person}/identities/{MERCHANT1_MP}/{m_openid}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    e.get(&tr, Some(&e.service_key())).await.expect_problem(404, "not_linked");
+    let again = e
+        .http
+        .delete(e.url(&format!("/v1/persons/{person}/identities/{MERCHANT1_MP}/{m_openid}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    // The unlinked app logs in as a new person.
+    let fresh = token_of(&e, "sam", MERCHANT1_MP).await;
+    assert_ne!(fresh["person_id"], person.as_str());
+
+    // Erase: every item of the person goes; the apps log in as strangers.
+    let del = e.http.delete(e.url(&format!("/v1/persons/{person}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(del.status(), 204);
+    e.get(&format!("/v1/persons/{person}"), Some(&admin)).await.expect_problem(404, "not_found");
+    e.get(&format!("/v1/identities/{PLATFORM_MP}/{openid}"), Some(&admin)).await.expect_problem(404, "not_found");
+    e.get(&tr, Some(&e.service_key())).await.expect_problem(404, "not_found");
+    e.get("/v1/me", p["token"].as_str()).await.expect_problem(401, "invalid_token");
+    let back = token_of(&e, "sam", PLATFORM_MP).await;
+    assert_eq!(back["new_person"], true);
+    let items = e.store().query(&format!("P#{person}"), "").await.unwrap();
+    assert!(items.is_empty(), "{items:?}");
+    assert!(e.store().query(&format!("P#{old}"), "").await.unwrap().is_empty(), "the merged-away person too");
+});
+
+both_stores!(one_person_completing_two_web_views_at_once, |kind| async move {
+    let e = std::sync::Arc::new(env(kind).await);
+    for round in 0..4 {
+        let user = format!("twin{round}");
+        let p = token_of(&e, &user, PLATFORM_MP).await;
+        let m = token_of(&e, &user, MERCHANT1_MP).await;
+        let (e1, e2, u1, u2) = (e.clone(), e.clone(), user.clone(), user.clone());
+        let (pt, mt) = (p["token"].as_str().unwrap().to_owned(), m["token"].as_str().unwrap().to_owned());
+        let a = tokio::spawn(async move { e1.link_via_webview(&u1, &pt, json!({})).await });
+        let b = tokio::spawn(async move { e2.link_via_webview(&u2, &mt, json!({})).await });
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        assert_eq!(a.last.status, 200, "{}", a.last.text);
+        assert_eq!(b.last.status, 200, "{}", b.last.text);
+        let pa = e.get("/v1/me", p["token"].as_str()).await.expect_ok().clone();
+        let ma = e.get("/v1/me", m["token"].as_str()).await.expect_ok().clone();
+        assert_eq!(pa["person_id"], ma["person_id"]);
+        assert_eq!(linked_apps(&pa).len(), 3, "{pa}");
+    }
+});
