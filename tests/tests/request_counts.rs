@@ -34,3 +34,47 @@ async fn memory_login_request_counts() {
 async fn dynamodb_login_request_counts() {
     counts(StoreKind::Dynamo).await;
 }
+
+/// The web-view pass and translation, step by step.
+async fn pivot_counts(kind: StoreKind) {
+    let e = env(kind).await;
+    let m = e.login("pia", MERCHANT1_MP).await.expect_ok().clone();
+    let c = &e.stack.store_counts;
+    c.take();
+    let t = e.post("/v1/auth/tickets", &serde_json::json!({}), m["token"].as_str()).await;
+    assert_eq!(t.status, 201);
+    let ticket = c.take();
+    let (_, authorize, _) = e.browse("pia", t.body["url"].as_str().unwrap()).await;
+    let start = c.take();
+    let (_, callback, _) = e.browse("pia", authorize.unwrap().split('#').next().unwrap()).await;
+    let (status, _, _) = e.browse("pia", &callback.unwrap()).await;
+    assert_eq!(status, 200);
+    let cb = c.take();
+    let (openid, _) = e.truth("pia", MERCHANT1_MP).await;
+    let path = format!("/v1/translate?from_appid={MERCHANT1_MP}&openid={openid}&to_appid={PIVOT_OA}");
+    e.get(&path, Some(&e.service_key())).await.expect_ok();
+    let cold = c.take();
+    e.get(&path, Some(&e.service_key())).await.expect_ok();
+    let warm = c.take();
+    println!(
+        "store requests: ticket {ticket:?}; start {start:?}; callback {cb:?}; translate cold {cold:?}; warm {warm:?}"
+    );
+    // Ticket: the caller's identity and person, then the ticket.
+    assert_eq!(ticket, Counts { gets: 1, queries: 1, writes: 1, transactions: 0 });
+    // Start: read and spend the ticket, issue the state.
+    assert_eq!(start, Counts { gets: 1, queries: 0, writes: 2, transactions: 0 });
+    // Callback: read and claim the state, the person and the OA identity, link, record the outcome.
+    assert_eq!(cb, Counts { gets: 2, queries: 1, writes: 2, transactions: 1 });
+    assert_eq!(cold, Counts { gets: 2, queries: 0, writes: 0, transactions: 0 });
+    assert_eq!(warm, Counts { gets: 1, queries: 0, writes: 0, transactions: 0 }, "warm translation is one read");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_pivot_request_counts() {
+    pivot_counts(StoreKind::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_pivot_request_counts() {
+    pivot_counts(StoreKind::Dynamo).await;
+}

@@ -270,13 +270,17 @@ impl<'a> Assoc<'a> {
                 pause(attempt).await;
             }
             let mut mine = self.view(person).await?;
-            let ident = match self.identity(&app.appid, openid).await? {
+            let (ident, view) = match self.identity(&app.appid, openid).await? {
                 Some(ident) => {
                     let theirs = self.view(&ident.person).await?;
-                    if theirs.person != mine.person && self.merge(mine, theirs).await?.is_none() {
-                        continue;
+                    if theirs.person == mine.person {
+                        (ident, mine)
+                    } else {
+                        match self.merge(mine, theirs).await? {
+                            Some(merged) => (ident, merged),
+                            None => continue,
+                        }
                     }
-                    ident
                 }
                 None => {
                     let now = self.clock.now_millis();
@@ -292,17 +296,18 @@ impl<'a> Assoc<'a> {
                         Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
                         Err(e) => return Err(e.into()),
                     }
-                    Identity {
+                    let ident = Identity {
                         appid: app.appid.clone(),
                         openid: openid.clone(),
                         person: mine.person.clone(),
                         unionid: None,
-                    }
+                    };
+                    (ident, mine)
                 }
             };
             return match (unionid, &ident.unionid) {
                 (Some(u), None) => self.attach_unionid(app, &ident, u).await,
-                _ => self.view(&ident.person).await,
+                _ => Ok(view),
             };
         }
         Err(Error::Busy)

@@ -1,12 +1,14 @@
-//! In-process latency of mini-program login on the embedded store, WeChat answered
-//! in-process (so no I/O is measured): `cargo bench -p wxbridge-shared --bench login`.
+//! In-process latency of the hot paths on the embedded store, WeChat answered in-process
+//! (so no I/O is measured): `cargo bench -p wxbridge-shared --bench flows`.
 
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
 
 use shared::bridge::{Bridge, Settings};
+use shared::domain::assoc::Via;
 use shared::domain::login::mp_login;
+use shared::domain::translate::translate;
 use shared::ids::{AppId, Code, OpenId, Secret, UnionId};
 use shared::ports::{RandomIds, SystemClock};
 use shared::registry::{App, Registry};
@@ -56,6 +58,27 @@ fn bench(c: &mut Criterion) {
     rt.block_on(mp_login(&bridge, &app, &code)).unwrap();
     c.bench_function("returning mini-program login (memory store, in-process WeChat)", |b| {
         b.iter(|| rt.block_on(mp_login(&bridge, &app, &code)).unwrap())
+    });
+
+    // The same person seen by a merchant's mini program, then translation with a warm cache.
+    let merchant = bridge.registry.app(&AppId::parse("wx2b3c4d5e6f708101").unwrap()).unwrap().clone();
+    let person = rt
+        .block_on(bridge.assoc().login(
+            &bridge.registry.app(&app).unwrap().clone(),
+            &OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap(),
+            None,
+            Via::Jscode2session,
+        ))
+        .unwrap()
+        .view
+        .person;
+    let merchant_openid = OpenId::parse("oMerchantOpenid000000000000x").unwrap();
+    rt.block_on(bridge.assoc().link(&merchant, &merchant_openid, None, &person, Via::WebAuth)).unwrap();
+    let from = OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap();
+    let t = rt.block_on(translate(&bridge, &app, &from, &merchant.appid)).unwrap();
+    assert_eq!(t.openid, merchant_openid.as_str());
+    c.bench_function("translate platform -> merchant openid (warm cache, memory store)", |b| {
+        b.iter(|| rt.block_on(translate(&bridge, &app, &from, &merchant.appid)).unwrap())
     });
 }
 
