@@ -14,7 +14,7 @@ use shared::ports::{RandomIds, SystemClock};
 use shared::registry::{App, Registry};
 use shared::store::memory::MemoryStore;
 use shared::tokens::Tokens;
-use shared::wechat::{Session, WeChat, WebGrant};
+use shared::wechat::{QrCode, Session, WeChat, WebGrant};
 use shared::Error;
 
 /// Answers every code with the same person, like WeChat would for one user.
@@ -35,11 +35,16 @@ impl WeChat for OneUser {
     async fn web_unionid(&self, _grant: &WebGrant) -> Result<Option<UnionId>, Error> {
         Ok(None)
     }
+    async fn stable_token(&self, _app: &App, _force: bool) -> Result<(Secret, i64), Error> {
+        Ok((Secret::new("bench-token"), 7200))
+    }
+    async fn qrcode_create(&self, _token: &Secret, _scene: &str, _expire: i64) -> Result<QrCode, Error> {
+        Err(Error::WeChatUnavailable)
+    }
 }
 
-fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let bridge = Bridge {
+fn bridge() -> Bridge {
+    Bridge {
         store: Arc::new(MemoryStore::new()),
         wechat: Arc::new(OneUser),
         clock: Arc::new(SystemClock),
@@ -49,10 +54,17 @@ fn bench(c: &mut Criterion) {
         settings: Settings {
             public_base: "http://bench".into(),
             open_base: "http://bench".into(),
+            mp_base: "http://bench".into(),
+            link_key: shared::bridge::derive_link_key(&[9u8; 32]),
             stash_ttl_secs: 600,
         },
         translations: Default::default(),
-    };
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let bridge = bridge();
     let app = AppId::parse("wx1a2b3c4d5e6f7001").unwrap();
     let code = Code::parse("benchcode").unwrap();
     rt.block_on(mp_login(&bridge, &app, &code)).unwrap();
@@ -82,5 +94,63 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A safe-mode push of a scan that binds a website user (the demo pivot's keys): verify both
+/// signatures, decrypt, parse, de-duplicate, bind (a new follower: person, identity, site user),
+/// reply sealed — everything but the network.
+fn bench_push(c: &mut Criterion) {
+    use shared::domain::keys;
+    use shared::domain::push::{handle, PushAnswer, PushQuery};
+    use shared::store::{item, s, Attr, Write};
+    use shared::wechat::push::{sha1_sorted, PushCrypto};
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let bridge = bridge();
+    let pivot = bridge.registry.pivot().unwrap().clone();
+    let token = pivot.token.clone().unwrap();
+    let crypto = PushCrypto::new(pivot.encoding_aes_key.as_ref().unwrap(), pivot.appid.as_str()).unwrap();
+    let mut n = 0u64;
+    c.bench_function("push: safe-mode scan binds a new follower (memory store)", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let scene = format!("{n:032x}");
+                let it = item(
+                    &keys::scene(&scene),
+                    [
+                        ("site", s("demo-site")),
+                        ("user", s(format!("u{n}"))),
+                        ("appid", s(pivot.appid.as_str())),
+                        ("status", s("pending")),
+                        ("expires_at", Attr::N(i64::MAX / 2)),
+                    ],
+                );
+                rt.block_on(bridge.store.write(Write::Put { item: it, cond: vec![] })).unwrap();
+                let xml = format!(
+                    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[oBench{n:022}]]></FromUserName>\
+                     <CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
+                     <EventKey><![CDATA[{scene}]]></EventKey></xml>"
+                );
+                let enc = crypto.encrypt(&xml);
+                let body = format!("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>");
+                let (ts, nonce) = ("1700000000".to_owned(), "42".to_owned());
+                let q = PushQuery {
+                    signature: Some(sha1_sorted(&[token.expose(), &ts, &nonce])),
+                    msg_signature: Some(sha1_sorted(&[token.expose(), &ts, &nonce, &enc])),
+                    timestamp: Some(ts),
+                    nonce: Some(nonce),
+                    echostr: None,
+                    encrypt_type: Some("aes".into()),
+                };
+                (q, body)
+            },
+            |(q, body)| {
+                let answer = rt.block_on(handle(&bridge, &pivot.appid, &q, body.as_bytes())).unwrap();
+                assert!(matches!(answer, PushAnswer::Xml(_)));
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench, bench_push);
 criterion_main!(benches);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::domain::assoc::Assoc;
 use crate::domain::translate::PersonCache;
 use crate::error::Error;
+use crate::ids::Secret;
 use crate::ports::{Clock, Ids, RandomIds, SystemClock};
 use crate::registry::Registry;
 use crate::store::dynamo::DynamoStore;
@@ -21,13 +22,22 @@ pub struct Settings {
     pub public_base: String,
     /// Where users' browsers go for web authorization (`WECHAT_OPEN_BASE`).
     pub open_base: String,
+    /// Where QR images are shown (`WECHAT_MP_BASE`, `https://mp.weixin.qq.com`).
+    pub mp_base: String,
+    /// Signs follower login links; derived from the token key, so there is one secret less.
+    pub link_key: Secret,
     /// How long a mini-program session_key is kept for the two-step userinfo call.
     pub stash_ttl_secs: i64,
 }
 
 impl Settings {
-    pub fn from_env() -> Self {
+    pub fn from_env(token_key: &[u8]) -> Self {
         Settings {
+            mp_base: std::env::var("WECHAT_MP_BASE")
+                .unwrap_or_else(|_| "https://mp.weixin.qq.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            link_key: derive_link_key(token_key),
             public_base: std::env::var("PUBLIC_BASE")
                 .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
                 .trim_end_matches('/')
@@ -84,7 +94,7 @@ impl Bridge {
             ids: Arc::new(RandomIds),
             registry: Arc::new(registry),
             tokens: Tokens::new(key.as_bytes(), token_ttl())?,
-            settings: Settings::from_env(),
+            settings: Settings::from_env(key.as_bytes()),
             translations: PersonCache::default(),
         })
     }
@@ -103,6 +113,14 @@ async fn setting(name: &str, ssm: &aws_sdk_ssm::Client) -> Result<Option<String>
         Error::Internal(format!("SSM parameter {param}: {}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
     })?;
     Ok(out.parameter.and_then(|p| p.value))
+}
+
+/// HMAC-SHA256(token key, label): independent keys from one configured secret.
+pub fn derive_link_key(token_key: &[u8]) -> Secret {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(token_key).expect("HMAC takes keys of any length");
+    mac.update(b"wxbridge login link v1");
+    Secret::new(hex::encode(mac.finalize().into_bytes()))
 }
 
 pub fn token_ttl() -> i64 {

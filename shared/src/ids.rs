@@ -47,10 +47,11 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A WeChat AppID (`wx` + 16 characters for real apps).
+    /// A WeChat AppID (`wx` + 16 characters for real apps), or `site:<site_id>` for a
+    /// website's own accounts.
     AppId,
     "appid",
-    |s| s.len() >= 3 && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    |s| s.len() >= 3 && s.len() <= 70 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-'))
 );
 id_type!(
     /// Per-(user, app) id.

@@ -14,6 +14,8 @@ pub enum AppKind {
     OfficialAccount,
     MobileApp,
     Website,
+    /// A website's own user accounts (`site:<site_id>`), linked as identities.
+    Site,
 }
 
 impl AppKind {
@@ -23,6 +25,7 @@ impl AppKind {
             AppKind::OfficialAccount => "official_account",
             AppKind::MobileApp => "mobile_app",
             AppKind::Website => "website",
+            AppKind::Site => "site",
         }
     }
 }
@@ -58,6 +61,28 @@ impl App {
 pub struct Site {
     pub site_id: String,
     pub api_key: Secret,
+    /// Where a follower's signed login link points (the site's page that logs them in and
+    /// calls `POST /v1/site/bind`).
+    #[serde(default)]
+    pub login_url: Option<String>,
+}
+
+impl Site {
+    /// The site's accounts as an app, so a site user is an identity like any other.
+    pub fn as_app(&self) -> Result<App, Error> {
+        Ok(App {
+            appid: AppId::parse(&format!("site:{}", self.site_id))?,
+            name: self.site_id.clone(),
+            kind: AppKind::Site,
+            role: "site".into(),
+            owner: format!("site:{}", self.site_id),
+            open_platform: None,
+            secret: Secret::new(""),
+            token: None,
+            encoding_aes_key: None,
+            safe_mode: false,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -150,6 +175,13 @@ impl Registry {
 
     pub fn apps(&self) -> impl Iterator<Item = &App> {
         self.apps.values()
+    }
+
+    /// The site whose API key the request carries.
+    pub fn site_by_key(&self, key: &str) -> Option<&Site> {
+        use sha2::{Digest, Sha256};
+        let want = Sha256::digest(key.as_bytes());
+        self.sites.iter().find(|s| Sha256::digest(s.api_key.expose().as_bytes()) == want)
     }
 }
 

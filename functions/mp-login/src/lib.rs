@@ -1,5 +1,5 @@
 //! `POST /v1/mp/login`, `POST /v1/mp/userinfo`, `GET /v1/me`, `POST /v1/auth/tickets`
-//! (API.md "Mini program").
+//! (API.md "Mini program"), and `POST /v1/open/login` (mobile app, website QR, OA H5 login).
 
 use serde::Deserialize;
 use std::sync::Arc;
@@ -37,6 +37,10 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             let body: LoginBody = json_body(&req)?;
             Ok(json(200, &login::mp_login(&b, &body.appid, &body.code).await?))
         }
+        ("POST", "/v1/open/login") => {
+            let body: LoginBody = json_body(&req)?;
+            Ok(json(200, &login::open_login(&b, &body.appid, &body.code).await?))
+        }
         ("POST", "/v1/mp/userinfo") => {
             let who = caller(&b, &req)?;
             let body: UserinfoBody = json_body(&req)?;
@@ -52,7 +56,9 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             let who = caller(&b, &req)?;
             Ok(json(200, &login::me(&b, &who).await?))
         }
-        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/me" | "/v1/auth/tickets") => Err(Error::MethodNotAllowed),
+        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/me" | "/v1/auth/tickets" | "/v1/open/login") => {
+            Err(Error::MethodNotAllowed)
+        }
         _ => Err(Error::RouteNotFound),
     }
 }

@@ -35,6 +35,12 @@ pub enum Via {
     Userinfo,
     /// An official account's web authorization, in a web-view pass the bridge started.
     WebAuth,
+    /// A scan of a scene QR code the bridge made, pushed by WeChat.
+    Scene,
+    /// A login link the bridge signed, redeemed by the site.
+    LoginLink,
+    /// A mobile app's, website's or official account's OAuth code, exchanged by the bridge.
+    OpenLogin,
 }
 
 impl Via {
@@ -43,6 +49,9 @@ impl Via {
             Via::Jscode2session => "jscode2session",
             Via::Userinfo => "userinfo",
             Via::WebAuth => "web_auth",
+            Via::Scene => "scene",
+            Via::LoginLink => "login_link",
+            Via::OpenLogin => "open_login",
         }
     }
 }

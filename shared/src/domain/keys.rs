@@ -54,3 +54,18 @@ pub fn ticket(id: &str) -> Key {
 pub fn state(id: &str) -> Key {
     Key::new(format!("N#{id}"), "N")
 }
+
+/// A scene-QR binding request: scene → site user.
+pub fn scene(scene: &str) -> Key {
+    Key::new(format!("SCENE#{scene}"), "S")
+}
+
+/// A spent login link (its nonce), kept until the link could no longer be valid anyway.
+pub fn link_nonce(nonce: &str) -> Key {
+    Key::new(format!("LINK#{nonce}"), "L")
+}
+
+/// A push already handled (WeChat retries within ~15 s).
+pub fn push_seen(appid: &AppId, digest: &str) -> Key {
+    Key::new(format!("MSG#{appid}#{digest}"), "MSG")
+}

@@ -125,3 +125,29 @@ pub async fn me(b: &Bridge, who: &Verified) -> Result<MeAnswer, Error> {
     let (_, view) = current(b, who).await?;
     Ok(MeAnswer { person_id: view.person.to_string(), linked: linked_out(&view) })
 }
+
+/// Mobile-app login (WeChat SDK), website QR login (`snsapi_login`) and an official
+/// account's H5 login (`snsapi_userinfo`): the app's backend hands the bridge the OAuth code;
+/// the person is found unionid first, so these apps join the person the mini programs know.
+pub async fn open_login(b: &Bridge, appid: &AppId, code: &Code) -> Result<LoginAnswer, Error> {
+    let app = b
+        .registry
+        .app(appid)
+        .filter(|a| matches!(a.kind, AppKind::MobileApp | AppKind::Website | AppKind::OfficialAccount))
+        .ok_or(Error::UnknownApp)?;
+    let grant = b.wechat.web_grant(app, code).await?;
+    if grant.snapshot_user {
+        return Err(Error::InvalidRequest("a snapshot-page visitor has no identity to log in".into()));
+    }
+    let unionid = match (&grant.unionid, app.kind, &app.open_platform) {
+        (None, AppKind::OfficialAccount, Some(_)) => match b.wechat.web_unionid(&grant).await {
+            Ok(u) => u,
+            // A snsapi_base grant cannot read userinfo (48001): log in by openid alone.
+            Err(Error::WeChatError(48001)) => None,
+            Err(e) => return Err(e),
+        },
+        _ => grant.unionid.clone(),
+    };
+    let r = b.assoc().login(app, &grant.openid, unionid.as_ref(), crate::domain::assoc::Via::OpenLogin).await?;
+    answer(b, &r.identity, &r.view, r.new_person)
+}

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-use super::{map_errcode, Session, WeChat, WebGrant};
+use super::{map_errcode, QrCode, Session, WeChat, WebGrant};
 use crate::error::Error;
 use crate::ids::{Code, OpenId, Secret, UnionId};
 use crate::registry::App;
@@ -75,6 +75,26 @@ fn optional_unionid(u: Option<&str>) -> Result<Option<UnionId>, Error> {
     }
 }
 
+#[derive(Deserialize)]
+struct TokenBody {
+    #[serde(default)]
+    errcode: i64,
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: i64,
+}
+
+#[derive(Deserialize)]
+struct QrBody {
+    #[serde(default)]
+    errcode: i64,
+    ticket: Option<String>,
+    #[serde(default)]
+    expire_seconds: i64,
+    #[serde(default)]
+    url: String,
+}
+
 enum Attempt<T> {
     Done(Result<T, Error>),
     Retry(Error),
@@ -94,12 +114,14 @@ impl WeChatClient {
         &self.cfg
     }
 
-    /// GET `path` with `query` and parse the JSON answer, retrying what WeChat says to retry.
-    /// The URL carries the app secret, so no error that includes it is ever logged.
-    async fn get_json<T: for<'de> Deserialize<'de>>(
+    /// GET (or POST `body` as JSON to) `path` with `query` and parse the JSON answer,
+    /// retrying what WeChat says to retry. URLs and bodies carry secrets and tokens, so no error
+    /// that includes them is ever logged.
+    async fn call<T: for<'de> Deserialize<'de>>(
         &self,
         path: &'static str,
         query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
         errcode: fn(&T) -> i64,
     ) -> Result<T, Error> {
         let started = Instant::now();
@@ -108,7 +130,7 @@ impl WeChatClient {
             if attempt > 0 {
                 tokio::time::sleep(self.cfg.backoff * 2u32.pow(attempt - 1)).await;
             }
-            match self.once(path, query, errcode).await {
+            match self.once(path, query, body, errcode).await {
                 Attempt::Done(r) => return r,
                 Attempt::Retry(e) => {
                     tracing::warn!(
@@ -128,10 +150,15 @@ impl WeChatClient {
         &self,
         path: &'static str,
         query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
         errcode: fn(&T) -> i64,
     ) -> Attempt<T> {
         let url = format!("{}{}", self.cfg.api_base, path);
-        let resp = match self.http.get(&url).query(query).send().await {
+        let req = match body {
+            Some(b) => self.http.post(&url).query(query).json(b),
+            None => self.http.get(&url).query(query),
+        };
+        let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
                 let e = e.without_url();
@@ -174,7 +201,7 @@ impl WeChatClient {
 impl WeChat for WeChatClient {
     async fn code2session(&self, app: &App, code: &Code) -> Result<Session, Error> {
         let body: CodeSessionBody = self
-            .get_json(
+            .call(
                 "/sns/jscode2session",
                 &[
                     ("appid", app.appid.as_str()),
@@ -182,6 +209,7 @@ impl WeChat for WeChatClient {
                     ("js_code", code.as_str()),
                     ("grant_type", "authorization_code"),
                 ],
+                None,
                 |b: &CodeSessionBody| b.errcode,
             )
             .await?;
@@ -194,7 +222,7 @@ impl WeChat for WeChatClient {
 
     async fn web_grant(&self, app: &App, code: &Code) -> Result<WebGrant, Error> {
         let body: WebGrantBody = self
-            .get_json(
+            .call(
                 "/sns/oauth2/access_token",
                 &[
                     ("appid", app.appid.as_str()),
@@ -202,6 +230,7 @@ impl WeChat for WeChatClient {
                     ("code", code.as_str()),
                     ("grant_type", "authorization_code"),
                 ],
+                None,
                 |b: &WebGrantBody| b.errcode,
             )
             .await?;
@@ -216,12 +245,41 @@ impl WeChat for WeChatClient {
 
     async fn web_unionid(&self, grant: &WebGrant) -> Result<Option<UnionId>, Error> {
         let body: UserInfoBody = self
-            .get_json(
+            .call(
                 "/sns/userinfo",
                 &[("access_token", grant.access_token.expose()), ("openid", grant.openid.as_str()), ("lang", "zh_CN")],
+                None,
                 |b: &UserInfoBody| b.errcode,
             )
             .await?;
         optional_unionid(body.unionid.as_deref())
+    }
+
+    async fn stable_token(&self, app: &App, force_refresh: bool) -> Result<(Secret, i64), Error> {
+        // Always send force_refresh: some accounts answer 41002 without it.
+        let body = serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": app.appid.as_str(),
+            "secret": app.secret.expose(),
+            "force_refresh": force_refresh,
+        });
+        let t: TokenBody = self.call("/cgi-bin/stable_token", &[], Some(&body), |b: &TokenBody| b.errcode).await?;
+        let token = t.access_token.ok_or_else(|| Error::Internal("stable_token answer lacks access_token".into()))?;
+        Ok((Secret::new(token), t.expires_in))
+    }
+
+    async fn qrcode_create(&self, access_token: &Secret, scene: &str, expire_seconds: i64) -> Result<QrCode, Error> {
+        let body = serde_json::json!({
+            "expire_seconds": expire_seconds,
+            "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        });
+        let q: QrBody = self
+            .call("/cgi-bin/qrcode/create", &[("access_token", access_token.expose())], Some(&body), |b: &QrBody| {
+                b.errcode
+            })
+            .await?;
+        let ticket = q.ticket.ok_or_else(|| Error::Internal("qrcode/create answer lacks ticket".into()))?;
+        Ok(QrCode { ticket, expire_seconds: q.expire_seconds, url: q.url })
     }
 }

@@ -7,6 +7,7 @@ use crate::ids::{Code, OpenId, Secret, UnionId};
 use crate::registry::App;
 
 pub mod client;
+pub mod push;
 
 /// jscode2session's answer. `session_key` never leaves the server.
 #[derive(Debug)]
@@ -35,6 +36,24 @@ pub trait WeChat: Send + Sync {
     async fn web_grant(&self, app: &App, code: &Code) -> Result<WebGrant, Error>;
     /// The unionid behind a `snsapi_userinfo` grant (`/sns/userinfo`).
     async fn web_unionid(&self, grant: &WebGrant) -> Result<Option<UnionId>, Error>;
+    /// The app's access token (`/cgi-bin/stable_token`, which never invalidates another
+    /// caller's token unless forced): the token and its remaining life in seconds.
+    async fn stable_token(&self, app: &App, force_refresh: bool) -> Result<(Secret, i64), Error>;
+    /// A temporary string-scene QR code of an official account (`/cgi-bin/qrcode/create`).
+    async fn qrcode_create(&self, access_token: &Secret, scene: &str, expire_seconds: i64) -> Result<QrCode, Error>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrCode {
+    pub ticket: String,
+    pub expire_seconds: i64,
+    /// What the QR image encodes.
+    pub url: String,
+}
+
+/// errcodes that mean "this access_token is not (or no longer) good": refresh once, retry once.
+pub fn token_invalid(e: &Error) -> bool {
+    matches!(e, Error::WeChatError(40001 | 40014 | 42001))
 }
 
 /// WeChat's errcode → our error (API.md). Callers match on errcode only, never errmsg.

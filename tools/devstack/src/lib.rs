@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::bridge::{token_ttl, Bridge, Settings};
+use shared::bridge::{derive_link_key, token_ttl, Bridge, Settings};
 use shared::http::{problem, Request, Response};
 use shared::ports::RandomIds;
 use shared::registry::Registry;
@@ -65,12 +65,12 @@ pub struct Devstack {
     pub server: tokio::task::JoinHandle<()>,
 }
 
-type Handler = fn(Arc<Bridge>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+pub type Handler = fn(Arc<Bridge>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 /// Which function serves a path: the same split as the API Gateway routes in template.yaml.
-fn function_for(path: &str) -> Option<Handler> {
+pub fn function_for(path: &str) -> Option<Handler> {
     Some(match path {
-        "/v1/me" | "/v1/auth/tickets" => |b, r| Box::pin(mp_login::handle(b, r)),
+        "/v1/me" | "/v1/auth/tickets" | "/v1/open/login" => |b, r| Box::pin(mp_login::handle(b, r)),
         p if p.starts_with("/v1/mp/") => |b, r| Box::pin(mp_login::handle(b, r)),
         "/v1/auth/start" => |b, r| Box::pin(auth_start::handle(b, r)),
         "/v1/auth/callback" => |b, r| Box::pin(auth_callback::handle(b, r)),
@@ -79,6 +79,9 @@ fn function_for(path: &str) -> Option<Handler> {
             |b, r| Box::pin(identity_api::handle(b, r))
         }
         p if p.starts_with("/merchant-api/") => |b, r| Box::pin(merchant_api(b, r)),
+        p if p == "/v1/qr/scenes" || p.starts_with("/v1/qr/scenes/") => |b, r| Box::pin(qr_scene::handle(b, r)),
+        p if p.starts_with("/v1/wechat/push/") => |b, r| Box::pin(wechat_push::handle(b, r)),
+        "/v1/site/bind" => |b, r| Box::pin(site_bind::handle(b, r)),
         _ => return None,
     })
 }
@@ -142,7 +145,13 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         ids: Arc::new(RandomIds),
         registry: Arc::new(Registry::from_json(&registry_json).map_err(|e| e.to_string())?),
         tokens: Tokens::new(hex::encode(key).as_bytes(), token_ttl()).map_err(|e| e.to_string())?,
-        settings: Settings { public_base: base.clone(), open_base: base.clone(), stash_ttl_secs: opts.stash_ttl_secs },
+        settings: Settings {
+            public_base: base.clone(),
+            open_base: base.clone(),
+            mp_base: base.clone(),
+            link_key: derive_link_key(&key),
+            stash_ttl_secs: opts.stash_ttl_secs,
+        },
         translations: Default::default(),
     });
 
@@ -189,13 +198,15 @@ pub fn banner(d: &Devstack, store: &str) -> String {
     let b = &d.base;
     format!(
         "wxbridge devstack on {b} (store: {store})\n\
-         bridge:    POST {b}/v1/mp/login · POST {b}/v1/mp/userinfo · GET {b}/v1/me\n\
-         simulator: {b}/sns/jscode2session · {b}/sim/apps · {b}/sim/users/{{user}}/login · /userinfo · /identity · /sim/faults · /sim/calls\n\
+         bridge:    POST /v1/mp/login · /v1/mp/userinfo · /v1/open/login · /v1/auth/tickets · GET /v1/me\n\
+         \u{20}          GET /v1/auth/start · /v1/auth/callback · /v1/translate · /v1/persons/{{id}} · /v1/identities/{{appid}}/{{openid}}\n\
+         \u{20}          POST /v1/qr/scenes · GET /v1/qr/scenes/{{scene}} · GET,POST /v1/wechat/push/{{appid}} · POST /v1/site/bind\n\
+         \u{20}          GET /merchant-api/{{merchant}}/whoami (the translate authorizer in front of a merchant route)\n\
+         simulator: WeChat's own paths (/sns/…, /cgi-bin/…, /connect/…) and /sim/apps · /sim/users/{{user}}/… · /sim/faults · /sim/calls · /sim/clock\n\
          \n\
-         try it:\n\
-         curl -s {b}/sim/apps\n\
-         CODE=$(curl -s -X POST {b}/sim/users/alice/login -H 'content-type: application/json' -d '{{\"appid\":\"{mp}\"}}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n\
-         curl -s -X POST {b}/v1/mp/login -H 'content-type: application/json' -d \"{{\\\"appid\\\":\\\"{mp}\\\",\\\"code\\\":\\\"$CODE\\\"}}\"\n\
-         curl -s {b}/sim/users/alice/identity?appid={mp}\n"
+         try it (the demo registry, with its demo keys: curl -s {b}/sim/apps):\n\
+         CODE=$(curl -s -X POST {b}/sim/users/alice/login -d '{{\"appid\":\"{mp}\"}}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n\
+         curl -s -X POST {b}/v1/mp/login -d \"{{\\\"appid\\\":\\\"{mp}\\\",\\\"code\\\":\\\"$CODE\\\"}}\"\n\
+         curl -s '{b}/sim/users/alice/identity?appid={mp}'\n"
     )
 }

@@ -1,5 +1,7 @@
 //! The `/sim/*` control surface: acting users, logins, userinfo, per-user switches, the truth,
-//! clock, faults, call counts and test knobs. Errors are 400 `{"error": "…"}`.
+//! QR scans, menu clicks and follows (which push to the OA), customer-service messages received,
+//! mobile-app login codes, the push log and replay, clock, faults, call counts and test knobs.
+//! Errors are 400 `{"error": "…"}`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::sim::{validate_user, Fault, Sim, SimError, SwitchesUpdate, UnionIdMode};
+use crate::sim::{validate_user, Fault, ScanResult, Sim, SimError, SwitchesUpdate, UnionIdMode};
 use crate::wechat::query_map;
 
 /// The header that names the acting user where the path does not.
@@ -32,10 +34,26 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/sim/users/{user}/userinfo", post(userinfo))
         .route("/sim/users/{user}/identity", get(identity))
         .route("/sim/users/{user}/switches", get(switches).post(set_switches))
+        .route("/sim/users/{user}/scan", post(scan))
+        .route("/sim/users/{user}/click", post(click))
+        .route("/sim/users/{user}/subscribe", post(subscribe))
+        .route("/sim/users/{user}/unsubscribe", post(unsubscribe))
+        .route("/sim/users/{user}/follow", get(following).post(follow))
+        .route("/sim/users/{user}/messages", get(messages))
+        .route("/sim/users/{user}/app-login", post(app_login))
         .route("/sim/login", post(login))
         .route("/sim/userinfo", post(userinfo))
         .route("/sim/identity", get(identity))
         .route("/sim/switches", get(switches).post(set_switches))
+        .route("/sim/scan", post(scan))
+        .route("/sim/click", post(click))
+        .route("/sim/subscribe", post(subscribe))
+        .route("/sim/unsubscribe", post(unsubscribe))
+        .route("/sim/follow", get(following).post(follow))
+        .route("/sim/messages", get(messages))
+        .route("/sim/app-login", post(app_login))
+        .route("/sim/pushes", get(pushes))
+        .route("/sim/pushes/replay", post(replay))
         .route("/sim/clock", get(clock).post(advance_clock).delete(reset_clock))
         .route("/sim/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/sim/calls", get(calls).delete(reset_calls))
@@ -252,6 +270,9 @@ fn config_body(sim: &Sim) -> Json<Value> {
     Json(json!({
         "unionid_mode": sim.unionid_mode(),
         "push_base": sim.push_base(),
+        "push_retries": sim.push_retries(),
+        "push_timeout_ms": u64::try_from(sim.push_timeout().as_millis()).unwrap_or(u64::MAX),
+        "cs_window": sim.cs_window(),
     }))
 }
 
@@ -259,17 +280,137 @@ async fn config(State(sim): State<Arc<Sim>>) -> Json<Value> {
     config_body(&sim)
 }
 
+/// Partial update; unknown fields are rejected so a typo cannot silently do nothing.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConfigBody {
     unionid_mode: Option<String>,
+    push_retries: Option<u32>,
+    push_timeout_ms: Option<u64>,
+    cs_window: Option<bool>,
 }
 
 async fn set_config(State(sim): State<Arc<Sim>>, JsonBody(body): JsonBody<ConfigBody>) -> ApiResult {
-    if let Some(mode) = body.unionid_mode {
-        let mode: UnionIdMode = mode.parse().map_err(ApiError::bad_request)?;
+    // Validate everything before changing anything.
+    let mode: Option<UnionIdMode> = body.unionid_mode.map(|m| m.parse()).transpose().map_err(ApiError::bad_request)?;
+    if body.push_retries.is_some_and(|r| r > crate::sim::MAX_PUSH_RETRIES) {
+        return Err(ApiError::bad_request(format!("push_retries is at most {}", crate::sim::MAX_PUSH_RETRIES)));
+    }
+    if body.push_timeout_ms.is_some_and(|t| !(1..=crate::sim::MAX_PUSH_TIMEOUT_MS).contains(&t)) {
+        return Err(ApiError::bad_request(format!("push_timeout_ms must be 1 to {}", crate::sim::MAX_PUSH_TIMEOUT_MS)));
+    }
+    if let Some(mode) = mode {
         sim.set_unionid_mode(mode);
     }
+    if let Some(retries) = body.push_retries {
+        sim.set_push_retries(retries)?;
+    }
+    if let Some(ms) = body.push_timeout_ms {
+        sim.set_push_timeout_ms(ms)?;
+    }
+    if let Some(on) = body.cs_window {
+        sim.set_cs_window(on);
+    }
     Ok(config_body(&sim).into_response())
+}
+
+// ---- official accounts: scans, clicks, follows, messages; pushes ---------------------------
+
+#[derive(Deserialize)]
+struct TicketBody {
+    ticket: Option<String>,
+}
+
+/// `{"ticket"}` → `{"status":"expired"}` (unknown or expired ticket: nothing pushed) or the push
+/// outcome `{"status":"pushed"|"bad_reply"|"failed","event":"subscribe"|"SCAN","appid","openid",
+/// "http_status","attempts","reply","reply_type","reply_xml"?,"error"?}`.
+async fn scan(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<TicketBody>,
+) -> ApiResult {
+    let ticket = body.ticket.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::bad_request("ticket is required"))?;
+    match sim.scan(&user, &ticket).await? {
+        ScanResult::Expired => Ok(Json(json!({ "status": "expired" })).into_response()),
+        ScanResult::Pushed(outcome) => Ok(Json(outcome).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ClickBody {
+    appid: Option<String>,
+    key: Option<String>,
+}
+
+async fn click(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<ClickBody>,
+) -> ApiResult {
+    let appid = AppidBody { appid: body.appid }.appid()?;
+    let key = body.key.filter(|k| !k.is_empty()).ok_or_else(|| ApiError::bad_request("key is required"))?;
+    Ok(Json(sim.click(&user, &appid, &key).await?).into_response())
+}
+
+async fn subscribe(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<AppidBody>,
+) -> ApiResult {
+    Ok(Json(sim.subscribe(&user, &body.appid()?).await?).into_response())
+}
+
+async fn unsubscribe(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<AppidBody>,
+) -> ApiResult {
+    Ok(Json(sim.unsubscribe(&user, &body.appid()?).await?).into_response())
+}
+
+async fn follow(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<AppidBody>,
+) -> ApiResult {
+    let appid = body.appid()?;
+    let changed = sim.follow(&user, &appid)?;
+    Ok(Json(json!({ "appid": appid, "following": true, "changed": changed })).into_response())
+}
+
+async fn following(State(sim): State<Arc<Sim>>, ActingUser(user): ActingUser, RawQuery(q): RawQuery) -> ApiResult {
+    let appid = AppidBody { appid: query_map(q.as_deref()).remove("appid") }.appid()?;
+    sim.registry().app(&appid).ok_or_else(|| SimError::UnknownApp(appid.clone()))?;
+    Ok(Json(json!({ "appid": appid, "following": sim.is_following(&user, &appid) })).into_response())
+}
+
+async fn messages(State(sim): State<Arc<Sim>>, ActingUser(user): ActingUser, RawQuery(q): RawQuery) -> ApiResult {
+    let appid = AppidBody { appid: query_map(q.as_deref()).remove("appid") }.appid()?;
+    Ok(Json(json!({ "messages": sim.messages(&user, &appid)? })).into_response())
+}
+
+async fn app_login(
+    State(sim): State<Arc<Sim>>,
+    ActingUser(user): ActingUser,
+    JsonBody(body): JsonBody<AppidBody>,
+) -> ApiResult {
+    let code = sim.app_login(&user, &body.appid()?)?;
+    Ok(Json(json!({ "code": code })).into_response())
+}
+
+async fn pushes(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({ "pushes": sim.pushes() }))
+}
+
+#[derive(Deserialize)]
+struct ReplayBody {
+    times: Option<u32>,
+}
+
+/// `{"times": N}` (default 1) → `{"results": [push outcome, …]}`.
+async fn replay(State(sim): State<Arc<Sim>>, JsonBody(body): JsonBody<ReplayBody>) -> ApiResult {
+    let results = sim.replay_last_push(body.times.unwrap_or(1)).await?;
+    Ok(Json(json!({ "results": results })).into_response())
 }
 
 async fn reset(State(sim): State<Arc<Sim>>) -> StatusCode {

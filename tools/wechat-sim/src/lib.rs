@@ -1,10 +1,14 @@
 //! wechat-sim: an independent simulator of WeChat's servers for local runs and tests.
 //!
 //! It answers WeChat's own paths (`/sns/jscode2session`, OA web authorization at
-//! `/connect/oauth2/authorize`, `/sns/oauth2/access_token`, `/sns/userinfo`, …) with WeChat's
-//! field names, error codes and crypto, and a `/sim/*` control surface that plays the user's
-//! WeChat client (`wx.login`, `wx.getUserInfo`, consent switches), tells the truth about
-//! identities, moves the clock, counts calls and injects faults. It deliberately shares no code with the bridge.
+//! `/connect/oauth2/authorize`, `/sns/oauth2/access_token`, `/sns/userinfo`, website QR login at
+//! `/connect/qrconnect`, `/cgi-bin/token`, `/cgi-bin/stable_token`, `/cgi-bin/qrcode/create`,
+//! `/cgi-bin/showqrcode`, `/cgi-bin/message/custom/send`) with WeChat's field names, error codes
+//! and crypto, pushes events to official accounts' URLs as WeChat's servers do (signed, encrypted
+//! in safe mode, retried, passive replies read back), and has a `/sim/*` control surface that
+//! plays the user's WeChat client (`wx.login`, `wx.getUserInfo`, consent switches, QR scans, menu
+//! clicks, follows, app login), tells the truth about identities and received messages, moves the
+//! clock, counts calls and injects faults. It deliberately shares no code with the bridge.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,8 +30,9 @@ use std::sync::Arc;
 pub use control::{acting_user, ActingUser, ApiError};
 pub use registry::{App, AppKind, Registry, RegistryError};
 pub use sim::{
-    AuthorizeError, Code2Session, Fault, Identity, Profile, Sim, SimConfig, SimError, SnsUserInfo, Switches,
-    SwitchesUpdate, UnionIdMode, UserInfoBundle, WebAccessToken, WebScope,
+    AccessToken, AuthorizeError, Code2Session, CsMessage, Fault, Identity, Profile, PushAttempt, PushOutcome,
+    PushRecord, PushStatus, QrTicket, ScanResult, Sim, SimConfig, SimError, SnsUserInfo, Switches, SwitchesUpdate,
+    UnionIdMode, UserInfoBundle, WebAccessToken, WebScope,
 };
 
 impl Sim {

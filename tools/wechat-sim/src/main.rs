@@ -88,11 +88,19 @@ async fn run() -> Result<(), String> {
     if let Some(base) = &args.push_base {
         println!("  push base: {base}");
     }
-    println!("  WeChat: GET /sns/jscode2session, /connect/oauth2/authorize, /sns/oauth2/access_token, /sns/userinfo");
+    println!(
+        "  WeChat: GET /sns/jscode2session, /connect/oauth2/authorize, /connect/qrconnect, /sns/oauth2/access_token,"
+    );
+    println!("          GET /sns/userinfo, /cgi-bin/token, /cgi-bin/showqrcode, POST /cgi-bin/stable_token,");
+    println!("          POST /cgi-bin/qrcode/create, /cgi-bin/message/custom/send");
     println!(
         "  control: GET /sim/apps, POST /sim/users/{{user}}/login|userinfo, GET /sim/users/{{user}}/identity?appid=,"
     );
-    println!("           GET|POST /sim/users/{{user}}/switches,");
+    println!(
+        "           GET|POST /sim/users/{{user}}/switches, POST /sim/users/{{user}}/scan|click|subscribe|unsubscribe,"
+    );
+    println!("           GET|POST /sim/users/{{user}}/follow, GET /sim/users/{{user}}/messages?appid=,");
+    println!("           POST /sim/users/{{user}}/app-login, GET /sim/pushes, POST /sim/pushes/replay,");
     println!("           GET|POST|DELETE /sim/clock, /sim/faults, GET|DELETE /sim/calls, GET|POST /sim/config, POST /sim/reset");
     axum::serve(listener, sim.router())
         .with_graceful_shutdown(async {

@@ -43,9 +43,18 @@ pub struct App {
     pub encoding_aes_key: Option<String>,
     #[serde(default)]
     pub safe_mode: bool,
-    /// Official accounts: the 网页授权域名 (web-authorization domains), exact hosts without port.
+    /// Official accounts: the 网页授权域名 (web-authorization domains); website apps: the
+    /// 授权回调域 (authorization callback domains). Exact hosts without port.
     #[serde(default)]
     pub web_auth_domains: Vec<String>,
+    /// Official accounts: where WeChat pushes messages and events. Default
+    /// `{push_base}/v1/wechat/push/{appid}` (see [`App::push_url()`]).
+    #[serde(default)]
+    pub push_url: Option<String>,
+    /// Official accounts: the original id (`gh_…`), the `ToUserName` of pushes. Default
+    /// `"gh_"` + the first 12 hex digits of `sha1(appid)` (see [`App::original_id()`]).
+    #[serde(default)]
+    pub original_id: Option<String>,
 }
 
 impl App {
@@ -55,6 +64,32 @@ impl App {
 
     pub fn is_official_account(&self) -> bool {
         self.kind == AppKind::OfficialAccount
+    }
+
+    pub fn is_mobile_app(&self) -> bool {
+        self.kind == AppKind::MobileApp
+    }
+
+    pub fn is_website(&self) -> bool {
+        self.kind == AppKind::Website
+    }
+
+    /// The original id (`gh_…`): the registry's `original_id`, else `"gh_"` + the first 12 hex
+    /// digits of `sha1(appid)`.
+    pub fn original_id(&self) -> String {
+        match &self.original_id {
+            Some(id) => id.clone(),
+            None => format!("gh_{}", &crate::crypto::sha1_hex(self.appid.as_bytes())[..12]),
+        }
+    }
+
+    /// Where WeChat pushes this app's messages and events: the registry's `push_url`, else
+    /// `{push_base}/v1/wechat/push/{appid}`; `None` without either.
+    pub fn push_url(&self, push_base: Option<&str>) -> Option<String> {
+        if let Some(url) = &self.push_url {
+            return Some(url.clone());
+        }
+        push_base.map(|base| format!("{}/v1/wechat/push/{}", base.trim_end_matches('/'), self.appid))
     }
 
     /// Whether WeChat would redirect to `redirect_uri` after web authorization for this app:
@@ -156,6 +191,18 @@ impl Registry {
                     app.appid
                 )));
             }
+            if let Some(url) = &app.push_url {
+                let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+                if !ok {
+                    return Err(RegistryError::Invalid(format!(
+                        "push_url of {} must be an absolute http(s) URL, not {url:?}",
+                        app.appid
+                    )));
+                }
+            }
+            if app.original_id.as_deref().is_some_and(|id| id.is_empty() || id.chars().any(char::is_control)) {
+                return Err(RegistryError::Invalid(format!("original_id of {} must not be empty", app.appid)));
+            }
             if let Some(key) = &app.encoding_aes_key {
                 if key.len() != 43 {
                     return Err(RegistryError::Invalid(format!(
@@ -212,8 +259,31 @@ mod tests {
         assert_eq!(mp.kind, AppKind::MiniProgram);
         assert!(mp.open_platform.is_some());
         assert!(reg.apps_with_role("pivot_oa").all(|a| a.safe_mode));
-        for oa in reg.apps.iter().filter(|a| a.is_official_account()) {
-            assert!(oa.allows_web_auth_redirect("http://127.0.0.1:8080/cb"), "{}", oa.appid);
+        for app in reg.apps.iter().filter(|a| a.is_official_account() || a.is_website()) {
+            assert!(app.allows_web_auth_redirect("http://127.0.0.1:8080/cb"), "{}", app.appid);
+        }
+    }
+
+    #[test]
+    fn original_id_and_push_url_defaults() {
+        let reg = Registry::from_json_str(
+            r#"{"apps":[{"appid":"wxoa","kind":"official_account","secret":"s"},
+                {"appid":"wxoa2","kind":"official_account","secret":"s","original_id":"gh_custom",
+                 "push_url":"http://127.0.0.1:1/hook?x=1"}]}"#,
+        )
+        .expect("parses");
+        let oa = reg.app("wxoa").expect("oa");
+        let digest = crate::crypto::sha1_hex(b"wxoa");
+        assert_eq!(oa.original_id(), format!("gh_{}", &digest[..12]));
+        assert_eq!(oa.original_id().len(), 15);
+        assert_eq!(oa.push_url(None), None);
+        assert_eq!(oa.push_url(Some("http://h:8/")).as_deref(), Some("http://h:8/v1/wechat/push/wxoa"));
+        let oa2 = reg.app("wxoa2").expect("oa2");
+        assert_eq!(oa2.original_id(), "gh_custom");
+        assert_eq!(oa2.push_url(Some("http://h:8")).as_deref(), Some("http://127.0.0.1:1/hook?x=1"));
+        for bad in [r#""push_url":"ftp://x/""#, r#""push_url":"/relative""#, r#""original_id":"""#] {
+            let json = format!(r#"{{"apps":[{{"appid":"wx1","kind":"official_account","secret":"s",{bad}}}]}}"#);
+            assert!(matches!(Registry::from_json_str(&json), Err(RegistryError::Invalid(_))), "{bad}");
         }
     }
 

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,11 +12,27 @@ use crate::crypto;
 use crate::ids;
 use crate::registry::{App, Registry};
 
+mod cs;
 mod oauth;
+mod push;
+mod qr;
+mod tokens;
 
+pub use cs::{CsMessage, CS_MAX_TEXT_BYTES, CS_WINDOW_MESSAGES, CS_WINDOW_MILLIS};
 pub use oauth::{
-    authorize_errmsg, redirect_location, AuthorizeError, SnsUserInfo, Switches, SwitchesUpdate, WebAccessToken,
-    WebScope, MAX_STATE_LEN, WEB_CODE_TTL_MILLIS, WEB_TOKEN_TTL_SECONDS,
+    authorize_errmsg, qrconnect_errmsg, redirect_location, AuthorizeError, SnsUserInfo, Switches, SwitchesUpdate,
+    WebAccessToken, WebScope, APP_CODE_TTL_MILLIS, MAX_STATE_LEN, QRCONNECT_CODE_TTL_MILLIS, WEB_CODE_TTL_MILLIS,
+    WEB_TOKEN_TTL_SECONDS,
+};
+pub use push::{
+    event_xml, xml_fields, PushAttempt, PushOutcome, PushRecord, PushStatus, ScanResult, DEFAULT_PUSH_RETRIES,
+    DEFAULT_PUSH_TIMEOUT_MS, MAX_PUSH_RETRIES, MAX_PUSH_TIMEOUT_MS, MAX_REPLAY_TIMES,
+};
+pub use qr::{
+    QrTicket, QR_DEFAULT_EXPIRE_SECONDS, QR_MAX_EXPIRE_SECONDS, QR_MAX_LIMIT_SCENE_ID, QR_MAX_SCENE_STR_CHARS, QR_PNG,
+};
+pub use tokens::{
+    AccessToken, ACCESS_TOKEN_TTL_SECONDS, STABLE_FORCE_REFRESH_DAILY_QUOTA, TOKEN_DAILY_QUOTA, TOKEN_OVERLAP_MILLIS,
 };
 
 /// A wx.login code lives 5 minutes.
@@ -105,16 +121,28 @@ pub mod errcode {
     pub const INVALID_CREDENTIAL: i64 = 40001;
     pub const INVALID_GRANT_TYPE: i64 = 40002;
     pub const INVALID_OPENID: i64 = 40003;
+    pub const INVALID_MESSAGE_TYPE: i64 = 40008;
     pub const INVALID_APPID: i64 = 40013;
+    pub const INVALID_ACCESS_TOKEN: i64 = 40014;
     pub const INVALID_CODE: i64 = 40029;
+    pub const INVALID_ARGS: i64 = 40097;
     pub const INVALID_APPSECRET: i64 = 40125;
     pub const CODE_BEEN_USED: i64 = 40163;
     pub const CODE_BLOCKED: i64 = 40226;
     pub const MISSING_ACCESS_TOKEN: i64 = 41001;
     pub const MISSING_CODE: i64 = 41008;
     pub const MISSING_OPENID: i64 = 41009;
+    pub const ACCESS_TOKEN_EXPIRED: i64 = 42001;
     pub const CODE_EXPIRED: i64 = 42003;
+    pub const EMPTY_CONTENT: i64 = 44004;
+    pub const CONTENT_TOO_LONG: i64 = 45002;
+    pub const DAILY_QUOTA: i64 = 45009;
     pub const MINUTE_QUOTA: i64 = 45011;
+    /// Customer-service message outside the window, or to a user who does not follow.
+    pub const RESPONSE_OUT_OF_TIME: i64 = 45015;
+    /// Customer-service message over the count allowed in the window.
+    pub const RESPONSE_COUNT_LIMIT: i64 = 45047;
+    pub const DATA_FORMAT_ERROR: i64 = 47001;
     pub const API_UNAUTHORIZED: i64 = 48001;
 
     // Codes of WeChat's web-authorization error page (`/connect/oauth2/authorize`, contract §2.1).
@@ -140,6 +168,9 @@ pub fn errmsg_for(code: i64) -> &'static str {
         errcode::INVALID_CREDENTIAL => "invalid credential, access_token is invalid or not latest",
         errcode::INVALID_GRANT_TYPE => "invalid grant_type",
         errcode::INVALID_OPENID => "invalid openid",
+        errcode::INVALID_MESSAGE_TYPE => "invalid message type",
+        errcode::INVALID_ACCESS_TOKEN => "invalid access_token",
+        errcode::INVALID_ARGS => "invalid args",
         errcode::INVALID_APPID => "invalid appid",
         errcode::INVALID_CODE => "invalid code",
         errcode::INVALID_APPSECRET => "invalid appsecret",
@@ -148,8 +179,15 @@ pub fn errmsg_for(code: i64) -> &'static str {
         errcode::MISSING_ACCESS_TOKEN => "access_token missing",
         errcode::MISSING_CODE => "missing code",
         errcode::MISSING_OPENID => "missing openid",
+        errcode::ACCESS_TOKEN_EXPIRED => "access_token expired",
         errcode::CODE_EXPIRED => "code expired",
+        errcode::EMPTY_CONTENT => "empty content",
+        errcode::CONTENT_TOO_LONG => "content size out of limit",
+        errcode::DAILY_QUOTA => "reach max api daily quota limit",
         errcode::MINUTE_QUOTA => "api minute-quota reach limit mustslower retry next minute",
+        errcode::RESPONSE_OUT_OF_TIME => "response out of time limit or subscription is canceled",
+        errcode::RESPONSE_COUNT_LIMIT => "out of response count limit",
+        errcode::DATA_FORMAT_ERROR => "data format error",
         errcode::API_UNAUTHORIZED => "api unauthorized",
         _ => "error",
     }
@@ -275,6 +313,10 @@ struct UserState {
     authorized: HashSet<String>,
     /// How the user's WeChat client behaves on web authorization.
     switches: Switches,
+    /// Official accounts (appids) the user follows.
+    following: HashSet<String>,
+    /// appid → the customer-service window the user's last event opened there.
+    cs_windows: HashMap<String, cs::CsWindow>,
 }
 
 #[derive(Debug)]
@@ -294,6 +336,21 @@ struct State {
     web_codes: HashMap<String, oauth::WebCode>,
     /// OA web-authorization access tokens (`/sns/oauth2/access_token`).
     web_tokens: HashMap<String, oauth::WebToken>,
+    /// Base access tokens (`/cgi-bin/token`, `/cgi-bin/stable_token`) by token.
+    access_tokens: HashMap<String, tokens::IssuedToken>,
+    /// Per appid: the current tokens and the daily quotas.
+    app_tokens: HashMap<String, tokens::AppTokens>,
+    /// Parametric QR codes by ticket.
+    qr_codes: HashMap<String, qr::QrCode>,
+    /// (appid, user) → customer-service messages sent to the user, oldest first.
+    messages: HashMap<(String, String), Vec<CsMessage>>,
+    /// The latest pushes, oldest first (the last one is what `/sim/pushes/replay` sends again).
+    pushes: VecDeque<PushRecord>,
+}
+
+/// A non-empty query parameter.
+fn param<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
+    q.get(k).map(String::as_str).filter(|v| !v.is_empty())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -328,6 +385,14 @@ pub struct Sim {
     state: Mutex<State>,
     faults: Mutex<HashMap<String, VecDeque<Fault>>>,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// Retries after the first push attempt (`/sim/config` `push_retries`).
+    push_retries: AtomicU32,
+    /// How long one push attempt may take (`/sim/config` `push_timeout_ms`).
+    push_timeout_ms: AtomicU64,
+    /// Whether customer-service messages are held to WeChat's windows (`/sim/config` `cs_window`).
+    cs_window: AtomicBool,
+    /// The HTTP client for pushes, built on first use.
+    http: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl Sim {
@@ -341,6 +406,10 @@ impl Sim {
             state: Mutex::default(),
             faults: Mutex::default(),
             calls: Mutex::default(),
+            push_retries: AtomicU32::new(DEFAULT_PUSH_RETRIES),
+            push_timeout_ms: AtomicU64::new(DEFAULT_PUSH_TIMEOUT_MS),
+            cs_window: AtomicBool::new(true),
+            http: OnceLock::new(),
         })
     }
 
@@ -360,6 +429,42 @@ impl Sim {
 
     pub fn set_unionid_mode(&self, mode: UnionIdMode) {
         *lock(&self.unionid_mode) = mode;
+    }
+
+    /// How many times a push is sent again when it is not answered 200 in time (after the
+    /// first attempt). Default 3: WeChat "retries three times in total" (contract §5.4, §10).
+    pub fn push_retries(&self) -> u32 {
+        self.push_retries.load(Ordering::Relaxed)
+    }
+
+    pub fn set_push_retries(&self, retries: u32) -> Result<(), SimError> {
+        if retries > MAX_PUSH_RETRIES {
+            return Err(SimError::Invalid(format!("push_retries is at most {MAX_PUSH_RETRIES}")));
+        }
+        self.push_retries.store(retries, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How long one push attempt may take before WeChat gives up on it. Default 5 s.
+    pub fn push_timeout(&self) -> Duration {
+        Duration::from_millis(self.push_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_push_timeout_ms(&self, ms: u64) -> Result<(), SimError> {
+        if !(1..=MAX_PUSH_TIMEOUT_MS).contains(&ms) {
+            return Err(SimError::Invalid(format!("push_timeout_ms must be 1 to {MAX_PUSH_TIMEOUT_MS}")));
+        }
+        self.push_timeout_ms.store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether customer-service messages are held to WeChat's windows (default on).
+    pub fn cs_window(&self) -> bool {
+        self.cs_window.load(Ordering::Relaxed)
+    }
+
+    pub fn set_cs_window(&self, on: bool) {
+        self.cs_window.store(on, Ordering::Relaxed);
     }
 
     fn app(&self, appid: &str) -> Result<&App, SimError> {
@@ -593,14 +698,18 @@ impl Sim {
         lock(&self.calls).clear();
     }
 
-    /// Forgets every user (and their switches), code, token, fault and call count; resets the clock
-    /// and the unionid mode.
+    /// Forgets every user (and their switches, follows and messages), code, token, QR code,
+    /// push, fault and call count; resets the clock, the unionid mode and the push and
+    /// customer-service knobs.
     pub fn reset(&self) {
         *lock(&self.state) = State::default();
         self.clear_faults();
         self.reset_calls();
         self.reset_clock();
         self.set_unionid_mode(self.initial_mode);
+        self.push_retries.store(DEFAULT_PUSH_RETRIES, Ordering::Relaxed);
+        self.push_timeout_ms.store(DEFAULT_PUSH_TIMEOUT_MS, Ordering::Relaxed);
+        self.set_cs_window(true);
     }
 }
 

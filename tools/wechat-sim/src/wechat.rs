@@ -1,22 +1,24 @@
 //! WeChat's own paths, answered the way WeChat answers them: HTTP 200, a JSON body with
 //! `Content-Type: application/json; encoding=utf-8`, and `{"errcode","errmsg"}` on failure.
-//! The browser-facing `/connect/oauth2/authorize` answers a 302 or WeChat's HTML error page.
+//! The browser-facing `/connect/oauth2/authorize` and `/connect/qrconnect` answer a 302 or
+//! WeChat's HTML error page; `/cgi-bin/showqrcode` answers an image (or 404).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
 use crate::control::acting_user;
 use crate::ids;
-use crate::sim::{authorize_errmsg, errcode, errmsg_for, AuthorizeError, Sim, WxError};
+use crate::sim::{authorize_errmsg, errcode, errmsg_for, qrconnect_errmsg, AuthorizeError, Sim, WxError};
 
 /// The Content-Type WeChat's JSON APIs answer with.
 pub const WECHAT_JSON: &str = "application/json; encoding=utf-8";
@@ -29,6 +31,14 @@ pub const JSCODE2SESSION: &str = "/sns/jscode2session";
 pub const OAUTH2_AUTHORIZE: &str = "/connect/oauth2/authorize";
 pub const OAUTH2_ACCESS_TOKEN: &str = "/sns/oauth2/access_token";
 pub const SNS_USERINFO: &str = "/sns/userinfo";
+/// The website QR-login page (on `open.weixin.qq.com`).
+pub const QRCONNECT: &str = "/connect/qrconnect";
+pub const CGI_TOKEN: &str = "/cgi-bin/token";
+pub const CGI_STABLE_TOKEN: &str = "/cgi-bin/stable_token";
+pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
+/// The QR image (on `mp.weixin.qq.com`).
+pub const SHOWQRCODE: &str = "/cgi-bin/showqrcode";
+pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 
 /// The WeChat routes, behind the gate that counts calls and applies faults.
 pub(crate) fn routes(sim: Arc<Sim>) -> Router<Arc<Sim>> {
@@ -37,6 +47,12 @@ pub(crate) fn routes(sim: Arc<Sim>) -> Router<Arc<Sim>> {
         .route(OAUTH2_AUTHORIZE, get(authorize))
         .route(OAUTH2_ACCESS_TOKEN, get(oauth2_access_token))
         .route(SNS_USERINFO, get(sns_userinfo))
+        .route(QRCONNECT, get(qrconnect))
+        .route(CGI_TOKEN, get(cgi_token))
+        .route(CGI_STABLE_TOKEN, post(stable_token))
+        .route(QRCODE_CREATE, post(qrcode_create))
+        .route(SHOWQRCODE, get(showqrcode))
+        .route(CUSTOM_SEND, post(custom_send))
         .route_layer(middleware::from_fn_with_state(sim, gate))
 }
 
@@ -116,7 +132,11 @@ async fn gate(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response
         return next.run(req).await;
     };
     tracing::debug!(%path, ?fault, "applying fault");
-    let error = |code: i64| if path == OAUTH2_AUTHORIZE { auth_error_code_page(code) } else { wx_error(code) };
+    let error = |code: i64| match path.as_str() {
+        OAUTH2_AUTHORIZE => auth_error_code_page(code),
+        QRCONNECT => auth_error_page(Some(code), qrconnect_errmsg(code)),
+        _ => wx_error(code),
+    };
     if let Some(ms) = fault.delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -153,11 +173,69 @@ async fn authorize(State(sim): State<Arc<Sim>>, headers: HeaderMap, RawQuery(q):
             Err(_) => auth_error_code_page(errcode::AUTH_REDIRECT_DOMAIN),
         },
         Err(AuthorizeError::Page(code)) => auth_error_code_page(code),
-        Err(AuthorizeError::UnknownUser) => auth_error_page(
-            None,
-            "wechat-sim: 未知的微信用户 (unknown WeChat user): name the user in the X-WxSim-User header or the \
-             wxsim_user cookie",
-        ),
+        Err(AuthorizeError::UnknownUser) => unknown_user_page(),
+        Err(AuthorizeError::Refused) => auth_error_page(None, "用户拒绝授权"),
+    }
+}
+
+fn unknown_user_page() -> Response {
+    auth_error_page(
+        None,
+        "wechat-sim: 未知的微信用户 (unknown WeChat user): name the user in the X-WxSim-User header or the \
+         wxsim_user cookie",
+    )
+}
+
+/// `GET /connect/qrconnect`: the website QR-login page, as if the acting user (header or cookie)
+/// scanned it and confirmed on the phone.
+async fn qrconnect(State(sim): State<Arc<Sim>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let user = acting_user(None, &headers).ok();
+    match sim.qrconnect(user.as_deref(), &query_map(q.as_deref())) {
+        Ok(location) => match HeaderValue::from_str(&location) {
+            Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+            Err(_) => {
+                auth_error_page(Some(errcode::AUTH_REDIRECT_DOMAIN), qrconnect_errmsg(errcode::AUTH_REDIRECT_DOMAIN))
+            }
+        },
+        Err(AuthorizeError::Page(code)) => auth_error_page(Some(code), qrconnect_errmsg(code)),
+        Err(AuthorizeError::UnknownUser) => unknown_user_page(),
+        Err(AuthorizeError::Refused) => auth_error_page(None, "你已取消此次登录"),
+    }
+}
+
+fn json_or_error<T: Serialize>(result: Result<T, WxError>) -> Response {
+    match result {
+        Ok(body) => wx_json(&body),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn cgi_token(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Response {
+    json_or_error(sim.token(&query_map(q.as_deref())))
+}
+
+async fn stable_token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    json_or_error(sim.stable_token(&body))
+}
+
+async fn qrcode_create(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    json_or_error(sim.qrcode_create(&query_map(q.as_deref()), &body))
+}
+
+/// `GET /cgi-bin/showqrcode?ticket=`: a (1×1) PNG for a known ticket, 404 otherwise.
+async fn showqrcode(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Response {
+    let known = query_map(q.as_deref()).get("ticket").is_some_and(|t| sim.qr_ticket_known(t));
+    if known {
+        ([(header::CONTENT_TYPE, "image/png")], crate::sim::QR_PNG).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "404 Not Found").into_response()
+    }
+}
+
+async fn custom_send(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    match sim.custom_send(&query_map(q.as_deref()), &body) {
+        Ok(()) => wx_json(&serde_json::json!({"errcode": 0, "errmsg": "ok"})),
+        Err(e) => e.into_response(),
     }
 }
 

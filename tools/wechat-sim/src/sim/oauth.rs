@@ -1,17 +1,23 @@
 //! Official-account web authorization in the WeChat browser (contract §2.1, §2.2, §2.4):
 //! the authorize redirect, the code exchange at `/sns/oauth2/access_token`, `/sns/userinfo`,
 //! and the per-user switches that make the user's WeChat client refuse consent or browse in
-//! snapshot-page mode.
+//! snapshot-page mode. Also the Open Platform logins that end at the same code exchange:
+//! mobile-app login (the WeChat SDK hands the app a code) and website QR login
+//! (`/connect/qrconnect`, contract §2.6).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{avatar_url, errcode, lock, validate_user, Sim, SimError, WxError, CODE_RETENTION_MILLIS};
+use super::{avatar_url, errcode, lock, param, validate_user, Sim, SimError, WxError, CODE_RETENTION_MILLIS};
 use crate::ids;
 
 /// An authorization code lives 5 minutes (by the sim clock).
 pub const WEB_CODE_TTL_MILLIS: i64 = 5 * 60 * 1000;
+/// A mobile-app login code lives 10 minutes.
+pub const APP_CODE_TTL_MILLIS: i64 = 10 * 60 * 1000;
+/// A website QR-login code lives 10 minutes (contract §2.6).
+pub const QRCONNECT_CODE_TTL_MILLIS: i64 = 10 * 60 * 1000;
 /// A web access token lives 7200 seconds (by the sim clock).
 pub const WEB_TOKEN_TTL_SECONDS: i64 = 7200;
 /// The longest `state` WeChat carries through the redirect.
@@ -26,8 +32,10 @@ const SNAPSHOT_AVATAR: &str = "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO
 pub enum WebScope {
     /// `snsapi_base`: silent, openid only.
     Base,
-    /// `snsapi_userinfo`: consent page; nickname and avatar, unionid.
+    /// `snsapi_userinfo`: consent page; nickname and avatar, unionid. Also mobile-app login.
     UserInfo,
+    /// `snsapi_login`: website QR login.
+    Login,
 }
 
 impl WebScope {
@@ -35,6 +43,7 @@ impl WebScope {
         match self {
             WebScope::Base => "snsapi_base",
             WebScope::UserInfo => "snsapi_userinfo",
+            WebScope::Login => "snsapi_login",
         }
     }
 
@@ -43,6 +52,7 @@ impl WebScope {
         match s {
             "snsapi_base" => Some(WebScope::Base),
             "snsapi_userinfo" => Some(WebScope::UserInfo),
+            "snsapi_login" => Some(WebScope::Login),
             _ => None,
         }
     }
@@ -76,6 +86,9 @@ pub enum AuthorizeError {
     Page(i64),
     /// No (valid) WeChat user in this browser: neither `X-WxSim-User` nor `wxsim_user` names one.
     UnknownUser,
+    /// The user refused on the phone (website QR login with the `refuse_userinfo` switch on):
+    /// no redirect.
+    Refused,
 }
 
 /// The message WeChat's authorization error page shows for an errcode.
@@ -95,6 +108,18 @@ pub fn authorize_errmsg(code: i64) -> &'static str {
         10015 => "公众号未授权第三方平台，请检查授权状态",
         errcode::AUTH_NOT_OA_APPID => "不支持微信开放平台的Appid，请使用公众号Appid",
         other => super::errmsg_for(other),
+    }
+}
+
+/// The message WeChat's website QR-login page shows for an errcode.
+pub fn qrconnect_errmsg(code: i64) -> &'static str {
+    match code {
+        errcode::AUTH_APPID_EMPTY | errcode::AUTH_NOT_OA_APPID => "AppID参数错误",
+        errcode::AUTH_REDIRECT_URI_EMPTY | errcode::AUTH_REDIRECT_DOMAIN => "redirect_uri参数错误",
+        errcode::AUTH_SCOPE_EMPTY | errcode::AUTH_SCOPE_UNAUTHORIZED => "Scope参数错误或没有Scope权限",
+        errcode::AUTH_BAD_RESPONSE_TYPE => "response_type参数错误",
+        errcode::AUTH_BAD_STATE => "state参数错误（最多128字节）",
+        other => authorize_errmsg(other),
     }
 }
 
@@ -135,6 +160,7 @@ pub(super) struct WebCode {
     scope: WebScope,
     snapshot: bool,
     issued_at: i64,
+    ttl_millis: i64,
     used: bool,
 }
 
@@ -196,10 +222,6 @@ fn encode_non_visible_ascii(s: &str) -> String {
     out
 }
 
-fn param<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
-    q.get(k).map(String::as_str).filter(|v| !v.is_empty())
-}
-
 impl Sim {
     // ---- switches --------------------------------------------------------------------------
 
@@ -248,7 +270,8 @@ impl Sim {
             return Err(Page(errcode::AUTH_REDIRECT_DOMAIN));
         }
         let scope = param(q, "scope").ok_or(Page(errcode::AUTH_SCOPE_EMPTY))?;
-        let scope = WebScope::parse(scope).ok_or(Page(errcode::AUTH_SCOPE_UNAUTHORIZED))?;
+        let scope =
+            WebScope::parse(scope).filter(|s| *s != WebScope::Login).ok_or(Page(errcode::AUTH_SCOPE_UNAUTHORIZED))?;
         if param(q, "response_type") != Some("code") {
             return Err(Page(errcode::AUTH_BAD_RESPONSE_TYPE));
         }
@@ -276,12 +299,14 @@ impl Sim {
                     scope,
                     snapshot,
                     issued_at: now,
+                    ttl_millis: WEB_CODE_TTL_MILLIS,
                     used: false,
                 },
             );
+            let user_state = st.users.entry(user.to_owned()).or_default();
             if scope == WebScope::UserInfo && !snapshot {
                 if let Some(op) = &app.open_platform {
-                    st.users.entry(user.to_owned()).or_default().authorized.insert(op.clone());
+                    user_state.authorized.insert(op.clone());
                 }
             }
         }
@@ -290,11 +315,15 @@ impl Sim {
 
     // ---- WeChat: /sns/oauth2/access_token --------------------------------------------------
 
-    /// `GET /sns/oauth2/access_token` with its query parameters.
+    /// `GET /sns/oauth2/access_token` with its query parameters: the code of an official account
+    /// (web authorization), a mobile app (SDK login) or a website (QR login).
     pub fn oauth2_access_token(&self, q: &HashMap<String, String>) -> Result<WebAccessToken, WxError> {
         let appid = param(q, "appid").ok_or(WxError(errcode::INVALID_APPID))?;
-        let app =
-            self.registry.app(appid).filter(|a| a.is_official_account()).ok_or(WxError(errcode::INVALID_APPID))?;
+        let app = self
+            .registry
+            .app(appid)
+            .filter(|a| a.is_official_account() || a.is_mobile_app() || a.is_website())
+            .ok_or(WxError(errcode::INVALID_APPID))?;
         if param(q, "secret") != Some(app.secret.as_str()) {
             return Err(WxError(errcode::INVALID_APPSECRET));
         }
@@ -309,7 +338,7 @@ impl Sim {
         if issued.used {
             return Err(WxError(errcode::CODE_BEEN_USED));
         }
-        if now.saturating_sub(issued.issued_at) > WEB_CODE_TTL_MILLIS {
+        if now.saturating_sub(issued.issued_at) > issued.ttl_millis {
             return Err(WxError(errcode::CODE_EXPIRED));
         }
         issued.used = true;
@@ -334,7 +363,7 @@ impl Sim {
             openid,
             scope: scope.as_str().to_owned(),
             is_snapshotuser: snapshot.then_some(1),
-            unionid: if scope == WebScope::UserInfo { unionid } else { None },
+            unionid: if scope == WebScope::Base { None } else { unionid },
         })
     }
 
@@ -350,7 +379,7 @@ impl Sim {
                 st.web_tokens.get(token).filter(|t| t.expires_at > now).ok_or(WxError(errcode::INVALID_CREDENTIAL))?;
             (t.appid.clone(), t.user.clone(), t.scope, t.snapshot)
         };
-        if scope != WebScope::UserInfo {
+        if scope == WebScope::Base {
             return Err(WxError(errcode::API_UNAUTHORIZED));
         }
         let open_platform = self.registry.app(&appid).and_then(|a| a.open_platform.as_deref());
@@ -375,6 +404,81 @@ impl Sim {
             privilege: Vec::new(),
             unionid,
         })
+    }
+
+    // ---- Open Platform: mobile-app and website login ---------------------------------------
+
+    fn issue_web_code(&self, appid: &str, user: &str, scope: WebScope, ttl_millis: i64) -> String {
+        let now = self.now_millis();
+        let code = ids::random_alphanumeric(32);
+        let mut st = lock(&self.state);
+        st.web_codes.retain(|_, c| now.saturating_sub(c.issued_at) < CODE_RETENTION_MILLIS);
+        st.web_codes.insert(
+            code.clone(),
+            WebCode {
+                appid: appid.to_owned(),
+                user: user.to_owned(),
+                scope,
+                snapshot: false,
+                issued_at: now,
+                ttl_millis,
+                used: false,
+            },
+        );
+        st.users.entry(user.to_owned()).or_default();
+        code
+    }
+
+    /// What the WeChat SDK hands a mobile app when the user approves "login with WeChat": a
+    /// single-use code (10 minutes, scope `snsapi_userinfo`) for `/sns/oauth2/access_token`.
+    /// The user's consent authorizes the app's Open Platform account.
+    pub fn app_login(&self, user: &str, appid: &str) -> Result<String, SimError> {
+        validate_user(user)?;
+        let app = self.app(appid)?;
+        if !app.is_mobile_app() {
+            return Err(SimError::Invalid(format!("appid {appid} is not a mobile app")));
+        }
+        let code = self.issue_web_code(appid, user, WebScope::UserInfo, APP_CODE_TTL_MILLIS);
+        self.authorize_app(user, appid)?;
+        Ok(code)
+    }
+
+    /// What the user's PC browser gets from the website QR-login page after the user (the acting
+    /// user) scans and confirms on the phone: the `Location` to redirect to, or the error page.
+    ///
+    /// Checked in order: appid (a website app), redirect_uri (host in the app's
+    /// `web_auth_domains`), scope (`snsapi_login`), response_type (`code`), state (at most 128
+    /// bytes), then the user. With the user's `refuse_userinfo` switch on, the user refuses on the
+    /// phone and the page does not redirect.
+    pub fn qrconnect(&self, user: Option<&str>, q: &HashMap<String, String>) -> Result<String, AuthorizeError> {
+        use AuthorizeError::Page;
+        let appid = param(q, "appid").ok_or(Page(errcode::AUTH_APPID_EMPTY))?;
+        let app = self.registry.app(appid).filter(|a| a.is_website()).ok_or(Page(errcode::AUTH_NOT_OA_APPID))?;
+        let redirect_uri = param(q, "redirect_uri").ok_or(Page(errcode::AUTH_REDIRECT_URI_EMPTY))?;
+        if !app.allows_web_auth_redirect(redirect_uri) {
+            return Err(Page(errcode::AUTH_REDIRECT_DOMAIN));
+        }
+        let scope = param(q, "scope").ok_or(Page(errcode::AUTH_SCOPE_EMPTY))?;
+        if WebScope::parse(scope) != Some(WebScope::Login) {
+            return Err(Page(errcode::AUTH_SCOPE_UNAUTHORIZED));
+        }
+        if param(q, "response_type") != Some("code") {
+            return Err(Page(errcode::AUTH_BAD_RESPONSE_TYPE));
+        }
+        let state = q.get("state").map(String::as_str).unwrap_or("");
+        if state.len() > MAX_STATE_LEN {
+            return Err(Page(errcode::AUTH_BAD_STATE));
+        }
+        let user = user.filter(|u| validate_user(u).is_ok()).ok_or(AuthorizeError::UnknownUser)?;
+        let refuses = lock(&self.state).users.get(user).is_some_and(|u| u.switches.refuse_userinfo);
+        if refuses {
+            return Err(AuthorizeError::Refused);
+        }
+        let code = self.issue_web_code(appid, user, WebScope::Login, QRCONNECT_CODE_TTL_MILLIS);
+        if let Some(op) = &app.open_platform {
+            self.authorize_open_platform(user, op);
+        }
+        Ok(redirect_location(redirect_uri, Some(&code), state))
     }
 }
 

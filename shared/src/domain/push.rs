@@ -1,0 +1,202 @@
+//! WeChat server pushes to an official account's URL (`/v1/wechat/push/{appid}`): URL
+//! verification, scene scans, the login-link menu, unsubscribes. The plain signature is
+//! checked always, `msg_signature` and decryption in safe mode — the mode comes from the app's
+//! configuration, never from the request. Retried pushes change nothing twice.
+
+use sha2::{Digest, Sha256};
+
+use crate::bridge::Bridge;
+use crate::domain::keys;
+use crate::domain::scene::{scanned, ScanOutcome};
+use crate::domain::sitelink::make_link;
+use crate::error::Error;
+use crate::ids::{AppId, OpenId, Secret};
+use crate::registry::{App, AppKind};
+use crate::store::{item, s, Attr, Check, ItemExt, StoreError, Write};
+use crate::wechat::push::{self as wx, PushCrypto, PushMessage};
+
+/// WeChat retries for about 15 s; remember a push a little longer.
+const SEEN_SECS: i64 = 120;
+
+pub const TEXT_BOUND: &str =
+    "绑定成功：你的微信已关联网站账号。Bound: your WeChat is now linked to your website account.";
+pub const TEXT_EXPIRED: &str =
+    "二维码已过期，请刷新网页后重新扫码。This QR code has expired: refresh the page and scan again.";
+pub const TEXT_CONFLICT: &str =
+    "无法绑定：该网站账号已关联其他微信。Cannot bind: this website account is linked to another WeChat.";
+pub const TEXT_LINK: &str = "点击登录网站 / Log in to the website:";
+
+/// The query WeChat sends with every push.
+#[derive(Debug, Default)]
+pub struct PushQuery {
+    pub signature: Option<String>,
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    pub echostr: Option<String>,
+    pub encrypt_type: Option<String>,
+    pub msg_signature: Option<String>,
+}
+
+/// What to answer WeChat: `success`, or a passive reply (XML, enveloped in safe mode).
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushAnswer {
+    Success,
+    Xml(String),
+}
+
+fn push_app<'a>(b: &'a Bridge, appid: &AppId) -> Result<(&'a App, &'a Secret), Error> {
+    let app = b.registry.app_of_kind(appid, AppKind::OfficialAccount)?;
+    let token = app.token.as_ref().ok_or(Error::UnknownApp)?;
+    Ok((app, token))
+}
+
+fn signed_parts(q: &PushQuery) -> Result<(&str, &str, &str), Error> {
+    match (&q.signature, &q.timestamp, &q.nonce) {
+        (Some(s), Some(t), Some(n)) => Ok((s, t, n)),
+        _ => Err(Error::SignatureInvalid),
+    }
+}
+
+/// `GET`: WeChat checks the URL when the developer saves it; answer echostr if it is WeChat.
+pub fn verify_url(b: &Bridge, appid: &AppId, q: &PushQuery) -> Result<String, Error> {
+    let (_, token) = push_app(b, appid)?;
+    let (sig, ts, nonce) = signed_parts(q)?;
+    wx::verify_signature(token, ts, nonce, sig)?;
+    q.echostr.clone().ok_or_else(|| Error::InvalidRequest("echostr is required".into()))
+}
+
+/// `POST`: one push.
+pub async fn handle(b: &Bridge, appid: &AppId, q: &PushQuery, body: &[u8]) -> Result<PushAnswer, Error> {
+    let (app, token) = push_app(b, appid)?;
+    if body.len() > wx::MAX_PUSH_BODY {
+        return Err(Error::PayloadTooLarge(wx::MAX_PUSH_BODY));
+    }
+    let (sig, ts, nonce) = signed_parts(q)?;
+    wx::verify_signature(token, ts, nonce, sig)?;
+    let crypto = if app.safe_mode {
+        let key = app.encoding_aes_key.as_ref().ok_or_else(|| Error::Internal("safe mode without a key".into()))?;
+        Some(PushCrypto::new(key, app.appid.as_str())?)
+    } else {
+        None
+    };
+    let msg = match &crypto {
+        Some(c) => {
+            let msg_sig = match (q.encrypt_type.as_deref(), &q.msg_signature) {
+                (Some("aes"), Some(m)) => m,
+                // A plaintext push to a safe-mode account is not WeChat's.
+                _ => return Err(Error::SignatureInvalid),
+            };
+            let outer = wx::parse(body)?;
+            let enc = outer.encrypt.ok_or(Error::SignatureInvalid)?;
+            wx::verify_msg_signature(token, ts, nonce, &enc, msg_sig)?;
+            wx::parse(c.decrypt(&enc)?.as_bytes())?
+        }
+        None => {
+            let m = wx::parse(body)?;
+            if m.encrypt.is_some() {
+                return Err(Error::InvalidRequest("an encrypted push to a plain-mode account".into()));
+            }
+            m
+        }
+    };
+    let openid =
+        OpenId::parse(&msg.from_user).map_err(|_| Error::InvalidRequest("FromUserName is malformed".into()))?;
+
+    // Claim the push; a retry of one already handled gets the same reply, changing nothing.
+    let seen = keys::push_seen(&app.appid, &dedup_key(&msg));
+    let claim = Write::Put {
+        item: item(&seen, [("ttl", Attr::N(b.clock.now_secs() + SEEN_SECS))]),
+        cond: vec![Check::NotExists],
+    };
+    let reply = match b.store.write(claim).await {
+        Ok(()) => {
+            let reply = react(b, app, &msg, &openid).await;
+            let reply = match reply {
+                Ok(r) => r,
+                Err(e) => {
+                    // Let WeChat's retry try again.
+                    let _ = b.store.write(Write::Delete { key: seen, cond: vec![] }).await;
+                    return Err(e);
+                }
+            };
+            if let Some(text) = &reply {
+                let record = Write::Update {
+                    key: seen,
+                    set: vec![("reply".into(), s(text.as_str()))],
+                    remove: vec![],
+                    cond: vec![Check::Exists],
+                };
+                let _ = b.store.write(record).await;
+            }
+            reply
+        }
+        Err(StoreError::ConditionFailed { .. }) => {
+            tracing::info!("push retried by WeChat: answered again, handled once");
+            b.store.get(&seen).await?.and_then(|it| it.s("reply").map(str::to_owned))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(text) = reply else { return Ok(PushAnswer::Success) };
+    let xml = wx::text_reply(&msg.from_user, &msg.to_user, b.clock.now_secs(), &text);
+    Ok(PushAnswer::Xml(match &crypto {
+        Some(c) => {
+            let nonce: String = b.ids.token().chars().take(10).collect();
+            c.envelope(token, &xml, &b.clock.now_secs().to_string(), &nonce)
+        }
+        None => xml,
+    }))
+}
+
+/// MsgId when WeChat gives one (messages), else what identifies an event.
+fn dedup_key(m: &PushMessage) -> String {
+    let raw = match &m.msg_id {
+        Some(id) => format!("id\n{id}"),
+        None => format!(
+            "ev\n{}\n{}\n{}\n{}",
+            m.from_user,
+            m.create_time,
+            m.event.as_deref().unwrap_or(""),
+            m.event_key.as_deref().unwrap_or("")
+        ),
+    };
+    hex::encode(&Sha256::digest(raw.as_bytes())[..16])
+}
+
+/// What the push means for us; the text to reply, if any.
+async fn react(b: &Bridge, app: &App, m: &PushMessage, openid: &OpenId) -> Result<Option<String>, Error> {
+    if m.msg_type != "event" {
+        return Ok(None);
+    }
+    let key = m.event_key.as_deref().unwrap_or("");
+    let scene = match m.event.as_deref() {
+        Some("subscribe") => key.strip_prefix("qrscene_"),
+        Some("SCAN") => Some(key),
+        Some("CLICK") if b.registry.menu_login_key.as_deref() == Some(key) => {
+            let Some(site) = b.registry.sites.first() else { return Ok(None) };
+            return Ok(Some(format!("{TEXT_LINK} {}", make_link(b, site, app, openid))));
+        }
+        Some("unsubscribe") => {
+            let mark = Write::Update {
+                key: keys::identity(&app.appid, openid),
+                set: vec![("unsubscribed_at".into(), Attr::N(b.clock.now_millis()))],
+                remove: vec![],
+                cond: vec![Check::Exists],
+            };
+            match b.store.write(mark).await {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(None);
+        }
+        _ => None,
+    };
+    let Some(scene) = scene.filter(|s| !s.is_empty()) else { return Ok(None) };
+    Ok(Some(
+        match scanned(b, app, scene, openid).await? {
+            ScanOutcome::Bound => TEXT_BOUND,
+            ScanOutcome::Expired | ScanOutcome::Unknown => TEXT_EXPIRED,
+            ScanOutcome::Conflict => TEXT_CONFLICT,
+        }
+        .to_owned(),
+    ))
+}
