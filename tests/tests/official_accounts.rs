@@ -88,6 +88,20 @@ both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async mov
     let p = e.get(&format!("/v1/persons/{}", st["person_id"].as_str().unwrap()), Some(&admin)).await;
     assert_eq!(p.expect_ok()["identities"].as_array().unwrap().len(), 2, "{}", p.text);
     assert!(first["reply"].as_str().unwrap_or("").contains("Bound"));
+    // Unsubscribing is recorded on the identity, and links nothing.
+    let u = e.post("/sim/users/wes/unsubscribe", &json!({"appid": PIVOT_OA}), None).await;
+    assert_eq!(u.status, 200, "{}", u.text);
+    let (wes, _) = e.truth("wes", PIVOT_OA).await;
+    let ident = e
+        .store()
+        .get(&shared::domain::keys::identity(
+            &shared::ids::AppId::parse(PIVOT_OA).unwrap(),
+            &shared::ids::OpenId::parse(&wes).unwrap(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ident.contains_key("unsubscribed_at"), "{ident:?}");
 
     // Unknown and foreign scenes.
     e.get("/v1/qr/scenes/0123456789abcdef0123456789abcdef", Some(&site_key(&e))).await.expect_problem(404, "not_found");
@@ -176,6 +190,15 @@ both_stores!(app_and_website_logins_join_the_mini_program_person, |kind| async m
     let w = e.post("/v1/open/login", &json!({"appid": PLATFORM_WEB, "code": code}), None).await;
     assert_eq!(w.expect_ok()["person_id"], mp["person_id"]);
     assert_eq!(w.body["linked"].as_array().unwrap().len(), 3, "{}", w.text);
+    // The pivot's H5 login outside mini programs (snsapi_userinfo): same person, via the unionid.
+    let redirect = "http://127.0.0.1/h5/callback";
+    let url = format!("{}/connect/oauth2/authorize?appid={PIVOT_OA}&redirect_uri={}&response_type=code&scope=snsapi_userinfo&state=h5", e.base, urlencode(redirect));
+    let (status, loc, page) = e.browse("yara", &url).await;
+    assert_eq!(status, 302, "{}", page.text);
+    let code = loc.unwrap().split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let h5 = e.post("/v1/open/login", &json!({"appid": PIVOT_OA, "code": code}), None).await;
+    assert_eq!(h5.expect_ok()["person_id"], mp["person_id"]);
+    assert_eq!(h5.body["pivot_linked"], true);
     // A mini program is not an open-login app.
     e.post("/v1/open/login", &json!({"appid": PLATFORM_MP, "code": "x"}), None)
         .await

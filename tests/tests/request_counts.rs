@@ -78,3 +78,38 @@ async fn memory_pivot_request_counts() {
 async fn dynamodb_pivot_request_counts() {
     pivot_counts(StoreKind::Dynamo).await;
 }
+
+/// A scene QR code and the scan that binds it (safe mode, a new follower).
+async fn scene_counts(kind: StoreKind) {
+    let e = env(kind).await;
+    let reg = e.registry();
+    let key = reg["site"]["api_key"].as_str().unwrap().to_owned();
+    let c = &e.stack.store_counts;
+    // The first QR code fetches the access token; count the second, with the token cached.
+    e.post("/v1/qr/scenes", &serde_json::json!({"site_user_id": "warm"}), Some(&key)).await;
+    c.take();
+    let sc = e.post("/v1/qr/scenes", &serde_json::json!({"site_user_id": "zoe-site"}), Some(&key)).await;
+    assert_eq!(sc.status, 201, "{}", sc.text);
+    let create = c.take();
+    let r = e.post("/sim/users/zoe/scan", &serde_json::json!({"ticket": sc.body["ticket"]}), None).await;
+    assert!(r.body["reply"].as_str().unwrap_or("").contains("Bound"), "{}", r.text);
+    let scan = c.take();
+    e.get(&format!("/v1/qr/scenes/{}", sc.body["scene"].as_str().unwrap()), Some(&key)).await.expect_ok();
+    let poll = c.take();
+    println!("store requests: scene create {create:?}; scan binding {scan:?}; poll {poll:?}");
+    assert_eq!(create, Counts { gets: 1, queries: 0, writes: 1, transactions: 0 }, "cached token, scene item");
+    assert_eq!(poll, Counts { gets: 1, queries: 0, writes: 0, transactions: 0 });
+    // Claim the push, read the scene, make the follower's person, link the site user, mark
+    // the scene bound, record the reply.
+    assert!(scan.transactions == 2 && scan.writes == 3, "{scan:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_scene_request_counts() {
+    scene_counts(StoreKind::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_scene_request_counts() {
+    scene_counts(StoreKind::Dynamo).await;
+}
