@@ -124,6 +124,11 @@ both_stores!(linking_csrf_never_joins_two_people, |kind| async move {
     let t = e.post("/v1/auth/tickets", &json!({}), a["token"].as_str()).await;
     let walk = e.webview("victim", t.body["url"].as_str().unwrap()).await;
     walk.last.expect_problem(409, "identity_conflict");
+    // WeChat's second delivery of that redirect gets the same answer, at once.
+    let callback = walk.hops.last().unwrap().clone();
+    let started = std::time::Instant::now();
+    e.webview("victim", &callback).await.last.expect_problem(409, "identity_conflict");
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
     let va = e.get("/v1/me", v["token"].as_str()).await.expect_ok().clone();
     let aa = e.get("/v1/me", a["token"].as_str()).await.expect_ok().clone();
     assert_ne!(va["person_id"], aa["person_id"]);

@@ -131,6 +131,11 @@ fn person_ref(it: &Item, attr: &str) -> Option<PersonId> {
     it.s(attr).and_then(|p| PersonId::parse(p).ok())
 }
 
+/// The person item exists and is neither merged away nor absorbing another person.
+fn unmerged() -> Vec<Check> {
+    vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())]
+}
+
 /// Contention is settled by retrying after a short, growing, jittered pause.
 async fn pause(attempt: u32) {
     let jitter = rand::random::<u64>() % 10;
@@ -389,19 +394,18 @@ impl<'a> Assoc<'a> {
         }
         // The smaller person moves; on a tie the younger one (UUIDv7 order).
         let (winner, loser) = if (a.linked.len(), &b.person) > (b.linked.len(), &a.person) { (a, b) } else { (b, a) };
-        let free = || vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())];
         let start = vec![
             Write::Update {
                 key: keys::person(&loser.person),
                 set: vec![("merged_into".into(), s(winner.person.as_str()))],
                 remove: vec![],
-                cond: free(),
+                cond: unmerged(),
             },
             Write::Update {
                 key: keys::person(&winner.person),
                 set: vec![("merging".into(), s(loser.person.as_str()))],
                 remove: vec![],
-                cond: free(),
+                cond: unmerged(),
             },
             Write::Put {
                 item: item(&keys::absorbed(&winner.person, &loser.person), [("at", Attr::N(self.clock.now_millis()))]),
@@ -514,10 +518,7 @@ impl<'a> Assoc<'a> {
         now: i64,
     ) -> Vec<Write> {
         vec![
-            Write::Check {
-                key: keys::person(person),
-                cond: vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())],
-            },
+            Write::Check { key: keys::person(person), cond: unmerged() },
             self.put_identity(app, openid, person, unionid, via, now),
             self.put_membership(app, openid, person, via, now),
         ]

@@ -14,9 +14,9 @@ use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId};
 use crate::store::ItemExt;
 
-/// Entries older than this are looked up again (bounds how long an erased identity's person
-/// id is reused to look for a membership that no longer exists anyway).
-const CACHE_MILLIS: i64 = 10 * 60 * 1000;
+/// Entries older than this are looked up again. An unlink or erase clears this instance's
+/// entry at once; other warm instances may answer from the old person for up to this long.
+const CACHE_MILLIS: i64 = 60 * 1000;
 const CACHE_MAX: usize = 50_000;
 
 #[derive(Default)]

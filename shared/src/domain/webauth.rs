@@ -222,18 +222,26 @@ pub async fn start(b: &Bridge, ticket: &str) -> Result<String, Error> {
     chain.hop(b, 0).await
 }
 
-fn encode_finish(f: &Finish) -> String {
-    match f {
-        Finish::Redirect(u) => format!("redirect:{u}"),
-        Finish::Page { linked } => format!("page:{linked}"),
+fn encode_outcome(r: &Result<Finish, Error>) -> String {
+    match r {
+        Ok(Finish::Redirect(u)) => format!("redirect:{u}"),
+        Ok(Finish::Page { linked }) => format!("page:{linked}"),
+        Err(Error::IdentityConflict) => "error:identity_conflict".into(),
+        Err(_) => "error:state_invalid".into(),
     }
 }
 
-fn decode_finish(s: &str) -> Option<Finish> {
+fn decode_outcome(s: &str) -> Option<Result<Finish, Error>> {
     if let Some(u) = s.strip_prefix("redirect:") {
-        return Some(Finish::Redirect(u.to_owned()));
+        return Some(Ok(Finish::Redirect(u.to_owned())));
     }
-    s.strip_prefix("page:").map(|l| Finish::Page { linked: l == "true" })
+    if let Some(l) = s.strip_prefix("page:") {
+        return Some(Ok(Finish::Page { linked: l == "true" }));
+    }
+    match s.strip_prefix("error:")? {
+        "identity_conflict" => Some(Err(Error::IdentityConflict)),
+        _ => Some(Err(Error::StateInvalid)),
+    }
 }
 
 /// Marker for "the user refused" in the state's `used` attribute (codes never contain `!`).
@@ -248,7 +256,7 @@ pub async fn callback(b: &Bridge, code: Option<&str>, state: &str) -> Result<Fin
     let used_as = code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_else(|| DENIED.into());
     let key = keys::state(state);
     // WeChat can deliver the same redirect twice: the second gets the first one's outcome.
-    for wait in 0..20 {
+    for _ in 0..12 {
         let it = live(b.store.get(&key).await?, b.clock.now_secs()).ok_or(Error::StateInvalid)?;
         match it.s("used") {
             None => {
@@ -264,10 +272,10 @@ pub async fn callback(b: &Bridge, code: Option<&str>, state: &str) -> Result<Fin
                     Err(e) => return Err(e.into()),
                 }
             }
-            Some(u) if u == used_as => match it.s("outcome").and_then(decode_finish) {
-                Some(f) => return Ok(f),
+            Some(u) if u == used_as => match it.s("outcome").and_then(decode_outcome) {
+                Some(outcome) => return outcome,
                 // The first delivery is still being handled.
-                None => tokio::time::sleep(Duration::from_millis(50 * (wait + 1))).await,
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
             },
             Some(_) => return Err(Error::StateInvalid),
         }
@@ -278,17 +286,6 @@ pub async fn callback(b: &Bridge, code: Option<&str>, state: &str) -> Result<Fin
 async fn run_hop(b: &Bridge, key: &crate::store::Key, chain: Chain, code: Option<Code>) -> Result<Finish, Error> {
     let result = hop_outcome(b, &chain, code.as_ref()).await;
     match &result {
-        Ok(f) => {
-            let record = Write::Update {
-                key: key.clone(),
-                set: vec![("outcome".into(), s(encode_finish(f)))],
-                remove: vec![],
-                cond: vec![Check::Exists],
-            };
-            if let Err(e) = b.store.write(record).await {
-                tracing::warn!(error = %e, "could not record a callback outcome");
-            }
-        }
         // WeChat refused the code or is down: give the state back, so nothing has changed.
         Err(Error::WeChatCodeInvalid | Error::WeChatCodeUsed | Error::WeChatRateLimited | Error::WeChatUnavailable) => {
             if let Some(c) = &code {
@@ -301,7 +298,18 @@ async fn run_hop(b: &Bridge, key: &crate::store::Key, chain: Chain, code: Option
                 let _ = b.store.write(release).await;
             }
         }
-        Err(_) => {}
+        // Anything else is final for this state: WeChat's second delivery gets the same answer.
+        outcome => {
+            let record = Write::Update {
+                key: key.clone(),
+                set: vec![("outcome".into(), s(encode_outcome(outcome)))],
+                remove: vec![],
+                cond: vec![Check::Exists],
+            };
+            if let Err(e) = b.store.write(record).await {
+                tracing::warn!(error = %e, "could not record a callback outcome");
+            }
+        }
     }
     result
 }
