@@ -9,6 +9,7 @@ pub mod http;
 pub mod ids;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod metrics;
 pub mod ports;
 pub mod registry;
 pub mod store;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::domain::keys;
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId, UnionId};
+use crate::metrics::{self, Counter};
 use crate::ports::{Clock, Ids};
 use crate::registry::App;
 use crate::store::{item, s, Attr, Check, Item, ItemExt, Store, StoreError, Write};
@@ -252,6 +253,7 @@ impl<'a> Assoc<'a> {
                         unionid: unionid.filter(|_| app.open_platform.is_some()).cloned(),
                     };
                     tracing::info!(new_person, appid = %app.appid, via = via.as_str(), "identity linked");
+                    metrics::count(if new_person { Counter::NewPerson } else { Counter::Link });
                     return Ok(Resolved { identity, view, new_person });
                 }
                 // The person already holds another openid of this app: refuse, never overwrite.
@@ -301,6 +303,7 @@ impl<'a> Assoc<'a> {
                     match self.store.transact(self.attach_ops(app, openid, &mine.person, None, via, now)).await {
                         Ok(()) => {
                             tracing::info!(appid = %app.appid, via = via.as_str(), "identity linked");
+                            metrics::count(Counter::Link);
                             mine.linked.push(self.linked(app, openid, via, now));
                         }
                         Err(StoreError::ConditionFailed { index: 2 }) => {
@@ -418,6 +421,7 @@ impl<'a> Assoc<'a> {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(moved = loser.linked.len(), "persons merged");
+        metrics::count(Counter::Merge);
         self.complete_merge(&winner.person, &loser.person).await?;
         self.view(&winner.person).await.map(Some)
     }
@@ -589,5 +593,6 @@ impl<'a> Assoc<'a> {
             tracing::error!(error = %e, "could not record an identity conflict");
         }
         tracing::warn!(appid = %appid, during, "identity conflict refused");
+        metrics::count(Counter::Conflict);
     }
 }

@@ -67,6 +67,7 @@ pub async fn mp_login(b: &Bridge, appid: &AppId, code: &Code) -> Result<LoginAns
     let app = b.registry.app_of_kind(appid, AppKind::MiniProgram)?;
     let session = b.wechat.code2session(app, code).await?;
     let r = b.assoc().login(app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
+    crate::metrics::count(crate::metrics::Counter::Login);
     if r.identity.unionid.is_none() && app.open_platform.is_some() {
         stash(b, app, &session.openid, &r.view.person, &session.session_key).await?;
     }
@@ -149,5 +150,6 @@ pub async fn open_login(b: &Bridge, appid: &AppId, code: &Code) -> Result<LoginA
         _ => grant.unionid.clone(),
     };
     let r = b.assoc().login(app, &grant.openid, unionid.as_ref(), crate::domain::assoc::Via::OpenLogin).await?;
+    crate::metrics::count(crate::metrics::Counter::Login);
     answer(b, &r.identity, &r.view, r.new_person)
 }

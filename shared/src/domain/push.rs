@@ -101,6 +101,7 @@ pub async fn handle(b: &Bridge, appid: &AppId, q: &PushQuery, body: &[u8]) -> Re
     };
     let openid =
         OpenId::parse(&msg.from_user).map_err(|_| Error::InvalidRequest("FromUserName is malformed".into()))?;
+    crate::metrics::count(crate::metrics::Counter::PushHandled);
 
     // Claim the push; a retry of one already handled gets the same reply, changing nothing.
     let seen = keys::push_seen(&app.appid, &dedup_key(&msg));

@@ -143,6 +143,7 @@ impl WeChatClient {
                 }
             }
         }
+        crate::metrics::count(crate::metrics::Counter::WeChatError);
         Err(last)
     }
 
@@ -191,6 +192,7 @@ impl WeChatClient {
             }
             code => {
                 tracing::info!(path, errcode = code, "wechat refused");
+                crate::metrics::count(crate::metrics::Counter::WeChatError);
                 Attempt::Done(Err(map_errcode(code)))
             }
         }
