@@ -24,20 +24,20 @@ pub struct Settings {
     pub open_base: String,
     /// Where QR images are shown (`WECHAT_MP_BASE`, `https://mp.weixin.qq.com`).
     pub mp_base: String,
-    /// Signs follower login links; derived from the token key, so there is one secret less.
+    /// Signs follower login links (`WXBRIDGE_LINK_KEY`).
     pub link_key: Secret,
     /// How long a mini-program session_key is kept for the two-step userinfo call.
     pub stash_ttl_secs: i64,
 }
 
 impl Settings {
-    pub fn from_env(token_key: &[u8]) -> Self {
+    pub fn from_env(link_key: Secret) -> Self {
         Settings {
             mp_base: std::env::var("WECHAT_MP_BASE")
                 .unwrap_or_else(|_| "https://mp.weixin.qq.com".into())
                 .trim_end_matches('/')
                 .to_owned(),
-            link_key: derive_link_key(token_key),
+            link_key,
             public_base: std::env::var("PUBLIC_BASE")
                 .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
                 .trim_end_matches('/')
@@ -69,7 +69,7 @@ impl Bridge {
     }
 
     /// The Lambda configuration: DynamoDB (`WXBRIDGE_TABLE`) or, without it, the embedded
-    /// store; the registry and token key from the environment or SSM Parameter Store.
+    /// store; the registry and keys from the environment or SSM Parameter Store.
     pub async fn from_env() -> Result<Self, Error> {
         let aws = aws_config::load_from_env().await;
         let ssm = aws_sdk_ssm::Client::new(&aws);
@@ -84,17 +84,31 @@ impl Bridge {
             Some(json) => Registry::from_json(&json)?,
             None => Registry::from_env()?,
         };
-        let key = setting("WXBRIDGE_TOKEN_KEY", &ssm)
-            .await?
-            .ok_or_else(|| Error::Internal("set WXBRIDGE_TOKEN_KEY or WXBRIDGE_TOKEN_KEY_SSM".into()))?;
+        // Without a table this is a local run: throwaway keys are fine there, never in AWS.
+        let local = std::env::var("WXBRIDGE_TABLE").is_err();
+        let link_key = match setting("WXBRIDGE_LINK_KEY", &ssm).await? {
+            Some(k) if k.len() >= 32 => Secret::new(k),
+            Some(_) => return Err(Error::Internal("WXBRIDGE_LINK_KEY must be 32 bytes or more".into())),
+            None if local => Secret::new(hex::encode(rand::random::<[u8; 32]>())),
+            None => return Err(Error::Internal("set WXBRIDGE_LINK_KEY or WXBRIDGE_LINK_KEY_SSM".into())),
+        };
+        let settings = Settings::from_env(link_key);
+        let tokens = match setting("WXBRIDGE_SIGNING_KEYS", &ssm).await? {
+            Some(json) => Tokens::from_json(&json, &settings.public_base, token_ttl())?,
+            None if local => {
+                tracing::warn!("WXBRIDGE_SIGNING_KEYS is not set: signing with a throwaway key");
+                Tokens::ephemeral(&settings.public_base, token_ttl())?
+            }
+            None => return Err(Error::Internal("set WXBRIDGE_SIGNING_KEYS or WXBRIDGE_SIGNING_KEYS_SSM".into())),
+        };
         Ok(Bridge {
             store,
             wechat: Arc::new(WeChatClient::new(WeChatConfig::from_env())?),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             registry: Arc::new(registry),
-            tokens: Tokens::new(key.as_bytes(), token_ttl())?,
-            settings: Settings::from_env(key.as_bytes()),
+            tokens,
+            settings,
             translations: PersonCache::default(),
         })
     }
@@ -113,14 +127,6 @@ async fn setting(name: &str, ssm: &aws_sdk_ssm::Client) -> Result<Option<String>
         Error::Internal(format!("SSM parameter {param}: {}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
     })?;
     Ok(out.parameter.and_then(|p| p.value))
-}
-
-/// HMAC-SHA256(token key, label): independent keys from one configured secret.
-pub fn derive_link_key(token_key: &[u8]) -> Secret {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(token_key).expect("HMAC takes keys of any length");
-    mac.update(b"wxbridge login link v1");
-    Secret::new(hex::encode(mac.finalize().into_bytes()))
 }
 
 pub fn token_ttl() -> i64 {

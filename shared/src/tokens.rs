@@ -1,16 +1,29 @@
-//! Bridge tokens: short-lived JWTs naming the person and the app identity that logged in.
+//! Bridge tokens: short-lived RS256 JWTs naming the person and the app identity that logged
+//! in, with their public keys published as a JWKS (so API Gateway's own JWT authorizer can
+//! protect merchant routes without a Lambda).
+//!
+//! Rotation: the first configured key signs; the others only verify, until every token they
+//! signed has expired (keep a retired key for at least the token life, then drop it).
 
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId};
 
-pub const ISSUER: &str = "wxbridge";
+/// The `aud` of every bridge token (what an API Gateway JWT authorizer is told to expect).
+pub const AUDIENCE: &str = "wxbridge";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
+    /// The bridge's public origin (`PUBLIC_BASE`): where `/.well-known/openid-configuration` is.
     pub iss: String,
+    pub aud: String,
     /// The person at the time of issue (a later merge may have redirected it).
     pub sub: String,
     pub appid: String,
@@ -25,42 +38,109 @@ pub struct Verified {
     pub openid: OpenId,
 }
 
-pub struct Tokens {
+/// A configured signing key: `{"kid": "...", "pem": "-----BEGIN PRIVATE KEY-----..."}`.
+#[derive(Deserialize)]
+pub struct KeySpec {
+    pub kid: String,
+    pub pem: String,
+}
+
+struct Key {
+    kid: String,
     enc: EncodingKey,
     dec: DecodingKey,
+    /// The public half, as a JWK.
+    jwk: serde_json::Value,
+}
+
+pub struct Tokens {
+    keys: Vec<Key>,
+    issuer: String,
     pub ttl_secs: i64,
 }
 
+fn key_from_rsa(kid: &str, private: &RsaPrivateKey) -> Result<Key, Error> {
+    let bad = |e: &dyn std::fmt::Display| Error::Internal(format!("signing key {kid}: {e}"));
+    let pem = private.to_pkcs8_pem(LineEnding::LF).map_err(|e| bad(&e))?;
+    let n = B64URL.encode(private.n().to_bytes_be());
+    let e = B64URL.encode(private.e().to_bytes_be());
+    Ok(Key {
+        kid: kid.to_owned(),
+        enc: EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| bad(&e))?,
+        dec: DecodingKey::from_rsa_components(&n, &e).map_err(|e| bad(&e))?,
+        jwk: serde_json::json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e}),
+    })
+}
+
 impl Tokens {
-    /// HS256 with a key of at least 32 bytes.
-    pub fn new(key: &[u8], ttl_secs: i64) -> Result<Self, Error> {
-        if key.len() < 32 {
-            return Err(Error::Internal("the token signing key must be at least 32 bytes".into()));
+    /// The configured keys, current first.
+    pub fn from_specs(specs: &[KeySpec], issuer: &str, ttl_secs: i64) -> Result<Self, Error> {
+        if specs.is_empty() {
+            return Err(Error::Internal("no token signing key configured".into()));
         }
-        Ok(Tokens { enc: EncodingKey::from_secret(key), dec: DecodingKey::from_secret(key), ttl_secs })
+        let keys = specs
+            .iter()
+            .map(|s| {
+                let private = RsaPrivateKey::from_pkcs8_pem(&s.pem)
+                    .map_err(|e| Error::Internal(format!("signing key {}: not a PKCS#8 RSA key: {e}", s.kid)))?;
+                if private.size() < 256 {
+                    return Err(Error::Internal(format!("signing key {}: RSA keys need 2048 bits or more", s.kid)));
+                }
+                key_from_rsa(&s.kid, &private)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Tokens { keys, issuer: issuer.to_owned(), ttl_secs })
+    }
+
+    /// `WXBRIDGE_SIGNING_KEYS` as JSON: `[{"kid","pem"}, …]`, current first.
+    pub fn from_json(json: &str, issuer: &str, ttl_secs: i64) -> Result<Self, Error> {
+        let specs: Vec<KeySpec> = serde_json::from_str(json)
+            .map_err(|e| Error::Internal(format!("signing keys are not [{{kid, pem}}]: {e}")))?;
+        Self::from_specs(&specs, issuer, ttl_secs)
+    }
+
+    /// A fresh key that lives as long as the process: for local runs on the embedded store only
+    /// (another instance could not verify its tokens).
+    pub fn ephemeral(issuer: &str, ttl_secs: i64) -> Result<Self, Error> {
+        let private = generate_key()?;
+        Ok(Tokens { keys: vec![key_from_rsa("ephemeral", &private)?], issuer: issuer.to_owned(), ttl_secs })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     pub fn issue(&self, person: &PersonId, appid: &AppId, openid: &OpenId, now_secs: i64) -> Result<String, Error> {
+        let key = &self.keys[0];
         let claims = Claims {
-            iss: ISSUER.into(),
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.into(),
             sub: person.to_string(),
             appid: appid.to_string(),
             openid: openid.to_string(),
             iat: now_secs,
             exp: now_secs + self.ttl_secs,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| Error::Internal(format!("jwt: {e}")))
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(key.kid.clone());
+        encode(&header, &claims, &key.enc).map_err(|e| Error::Internal(format!("jwt: {e}")))
     }
 
-    /// Checks signature, algorithm, issuer and expiry (against the injected clock, not the
-    /// system's, so tests can travel in time).
+    /// Checks the key (by `kid`, RS256 only), signature, issuer, audience and expiry (against
+    /// the injected clock, not the system's, so tests can travel in time).
     pub fn verify(&self, token: &str, now_secs: i64) -> Result<Verified, Error> {
-        let mut v = Validation::new(Algorithm::HS256);
+        let header = decode_header(token).map_err(|_| Error::InvalidToken)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(Error::InvalidToken);
+        }
+        let kid = header.kid.ok_or(Error::InvalidToken)?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(Error::InvalidToken)?;
+        let mut v = Validation::new(Algorithm::RS256);
         v.validate_exp = false;
-        v.set_issuer(&[ISSUER]);
-        v.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let data = decode::<Claims>(token, &self.dec, &v).map_err(|_| Error::InvalidToken)?;
-        let c = data.claims;
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[AUDIENCE]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let c = decode::<Claims>(token, &key.dec, &v).map_err(|_| Error::InvalidToken)?.claims;
         if c.exp <= now_secs || c.iat > now_secs + 60 {
             return Err(Error::InvalidToken);
         }
@@ -70,25 +150,110 @@ impl Tokens {
             openid: OpenId::parse(&c.openid).map_err(|_| Error::InvalidToken)?,
         })
     }
+
+    /// `/.well-known/jwks.json`: every key that may still verify a live token.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({"keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()})
+    }
+
+    /// `/.well-known/openid-configuration`: what an API Gateway JWT authorizer reads to find
+    /// the JWKS of the issuer it is given.
+    pub fn discovery(&self) -> serde_json::Value {
+        serde_json::json!({
+            "issuer": self.issuer,
+            "jwks_uri": format!("{}/.well-known/jwks.json", self.issuer),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["token"],
+        })
+    }
+}
+
+/// A new 2048-bit RSA key.
+pub fn generate_key() -> Result<RsaPrivateKey, Error> {
+    RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| Error::Internal(format!("RSA key generation: {e}")))
+}
+
+/// A new key as the PKCS#8 PEM that `WXBRIDGE_SIGNING_KEYS` holds.
+pub fn generate_pem() -> Result<String, Error> {
+    Ok(generate_key()?.to_pkcs8_pem(LineEnding::LF).map_err(|e| Error::Internal(format!("PEM: {e}")))?.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::OnceLock;
+
+    fn pems() -> &'static (String, String) {
+        static P: OnceLock<(String, String)> = OnceLock::new();
+        P.get_or_init(|| (generate_pem().unwrap(), generate_pem().unwrap()))
+    }
+
+    fn ids() -> (PersonId, AppId, OpenId) {
+        (
+            PersonId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap(),
+            AppId::parse("wx1a2b3c4d5e6f7001").unwrap(),
+            OpenId::parse("oabc").unwrap(),
+        )
+    }
+
+    fn tokens(keys: &[(&str, &str)]) -> Tokens {
+        let specs: Vec<KeySpec> = keys.iter().map(|(k, p)| KeySpec { kid: (*k).into(), pem: (*p).into() }).collect();
+        Tokens::from_specs(&specs, "https://id.example.com", 600).unwrap()
+    }
 
     #[test]
     fn tokens_verify_until_they_expire_and_not_when_forged() {
-        let t = Tokens::new(&[7u8; 32], 600).unwrap();
-        let p = PersonId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap();
-        let a = AppId::parse("wx1a2b3c4d5e6f7001").unwrap();
-        let o = OpenId::parse("oabc").unwrap();
-        let tok = t.issue(&p, &a, &o, 1_000).unwrap();
+        let (a, b) = pems();
+        let t = tokens(&[("k1", a)]);
+        let (p, app, o) = ids();
+        let tok = t.issue(&p, &app, &o, 1_000).unwrap();
         let v = t.verify(&tok, 1_100).unwrap();
-        assert_eq!((v.person, v.appid, v.openid), (p.clone(), a.clone(), o.clone()));
+        assert_eq!((v.person, v.appid, v.openid), (p.clone(), app.clone(), o.clone()));
         assert!(t.verify(&tok, 1_600).is_err(), "expired");
-        let other = Tokens::new(&[8u8; 32], 600).unwrap();
-        assert!(other.verify(&tok, 1_100).is_err(), "forged");
+        assert!(tokens(&[("k1", b)]).verify(&tok, 1_100).is_err(), "another key under the same kid");
         let none = tok.rsplit_once('.').unwrap().0.to_owned() + ".";
         assert!(t.verify(&none, 1_100).is_err(), "stripped signature");
+        let other_issuer =
+            Tokens::from_specs(&[KeySpec { kid: "k1".into(), pem: a.clone() }], "https://x", 600).unwrap();
+        assert!(other_issuer.verify(&tok, 1_100).is_err(), "another issuer");
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
+        let (a, b) = pems();
+        let (p, app, o) = ids();
+        let old = tokens(&[("k1", a)]);
+        let tok = old.issue(&p, &app, &o, 1_000).unwrap();
+        let rotated = tokens(&[("k2", b), ("k1", a)]);
+        assert!(rotated.verify(&tok, 1_100).is_ok(), "the retired key still verifies");
+        let fresh = rotated.issue(&p, &app, &o, 1_000).unwrap();
+        assert_eq!(decode_header(&fresh).unwrap().kid.as_deref(), Some("k2"));
+        assert!(tokens(&[("k2", b)]).verify(&tok, 1_100).is_err(), "a dropped key verifies nothing");
+        let jwks = rotated.jwks();
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, ["k2", "k1"]);
+        assert!(jwks.to_string().find("\"d\"").is_none(), "no private part in the JWKS");
+    }
+
+    #[test]
+    fn the_published_jwk_verifies_and_algorithm_confusion_is_refused() {
+        let (a, _) = pems();
+        let t = tokens(&[("k1", a)]);
+        let (p, app, o) = ids();
+        let tok = t.issue(&p, &app, &o, 1_000).unwrap();
+        // What an outside verifier (API Gateway) does with the JWKS.
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(t.jwks()["keys"][0].clone()).unwrap();
+        let mut v = Validation::new(Algorithm::RS256);
+        v.validate_exp = false;
+        v.set_audience(&[AUDIENCE]);
+        assert!(decode::<Claims>(&tok, &DecodingKey::from_jwk(&jwk).unwrap(), &v).is_ok());
+        // HS256 signed with the public modulus as the secret: refused.
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("k1".into());
+        let claims = decode::<Claims>(&tok, &DecodingKey::from_jwk(&jwk).unwrap(), &v).unwrap().claims;
+        let n = t.jwks()["keys"][0]["n"].as_str().unwrap().to_owned();
+        let forged = encode(&h, &claims, &EncodingKey::from_secret(n.as_bytes())).unwrap();
+        assert!(t.verify(&forged, 1_100).is_err());
     }
 }

@@ -328,3 +328,28 @@ both_stores!(secrets_never_reach_a_response, |kind| async move {
             .unwrap();
     assert!(!claims.contains("session") && !claims.contains(&secret), "{claims}");
 });
+
+both_stores!(tokens_verify_against_the_published_jwks, |kind| async move {
+    let e = env(kind).await;
+    let a = e.login("zed", PLATFORM_MP).await.expect_ok().clone();
+    let token = a["token"].as_str().unwrap();
+    let conf = e.get("/.well-known/openid-configuration", None).await.expect_ok().clone();
+    assert_eq!(conf["issuer"], e.base.as_str());
+    let jwks_path = conf["jwks_uri"].as_str().unwrap().replace(&e.base, "");
+    let jwks = e.get(&jwks_path, None).await.expect_ok().clone();
+    // What API Gateway's JWT authorizer does: find the key by kid, check RS256, iss, aud, exp.
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"].as_str() == header.kid.as_deref()).unwrap();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_issuer(&[e.base.as_str()]);
+    v.set_audience(&["wxbridge"]);
+    let claims =
+        jsonwebtoken::decode::<serde_json::Value>(token, &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(), &v)
+            .unwrap()
+            .claims;
+    assert_eq!(claims["sub"], a["person_id"]);
+    assert_eq!(claims["appid"], PLATFORM_MP);
+    assert!(jwks.to_string().find("\"d\"").is_none(), "no private key material");
+});

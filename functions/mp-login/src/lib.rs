@@ -1,5 +1,6 @@
 //! `POST /v1/mp/login`, `POST /v1/mp/userinfo`, `GET /v1/me`, `POST /v1/auth/tickets`
-//! (API.md "Mini program"), and `POST /v1/open/login` (mobile app, website QR, OA H5 login).
+//! (API.md "Mini program"), `POST /v1/open/login` (mobile app, website QR, OA H5 login), and
+//! the token keys: `/.well-known/jwks.json`, `/.well-known/openid-configuration`.
 
 use serde::Deserialize;
 use std::sync::Arc;
@@ -21,6 +22,13 @@ struct UserinfoBody {
     #[serde(rename = "encryptedData")]
     encrypted_data: String,
     iv: String,
+}
+
+/// Public keys change only by rotation (old keys stay published until their tokens expire):
+/// verifiers may cache them a few minutes.
+fn cacheable(mut r: Response) -> Response {
+    r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=300"));
+    r
 }
 
 pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
@@ -52,6 +60,8 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
                 if req.body().is_empty() { Default::default() } else { json_body(&req)? };
             Ok(json(201, &webauth::create_ticket(&b, &who, body).await?))
         }
+        ("GET", "/.well-known/jwks.json") => Ok(cacheable(json(200, &b.tokens.jwks()))),
+        ("GET", "/.well-known/openid-configuration") => Ok(cacheable(json(200, &b.tokens.discovery()))),
         ("GET", "/v1/me") => {
             let who = caller(&b, &req)?;
             Ok(json(200, &login::me(&b, &who).await?))

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::bridge::{derive_link_key, token_ttl, Bridge, Settings};
+use shared::bridge::{token_ttl, Bridge, Settings};
 use shared::http::{problem, Request, Response};
 use shared::ports::RandomIds;
 use shared::registry::Registry;
@@ -71,6 +71,7 @@ pub type Handler = fn(Arc<Bridge>, Request) -> std::pin::Pin<Box<dyn std::future
 pub fn function_for(path: &str) -> Option<Handler> {
     Some(match path {
         "/v1/me" | "/v1/auth/tickets" | "/v1/open/login" => |b, r| Box::pin(mp_login::handle(b, r)),
+        p if p.starts_with("/.well-known/") => |b, r| Box::pin(mp_login::handle(b, r)),
         p if p.starts_with("/v1/mp/") => |b, r| Box::pin(mp_login::handle(b, r)),
         "/v1/auth/start" => |b, r| Box::pin(auth_start::handle(b, r)),
         "/v1/auth/callback" => |b, r| Box::pin(auth_callback::handle(b, r)),
@@ -105,6 +106,15 @@ async fn merchant_api(b: Arc<Bridge>, req: Request) -> Response {
             .unwrap_or_default();
     }
     shared::http::json(200, &serde_json::json!({"merchant": merchant, "authorizer": answer.context}))
+}
+
+/// One RSA key per process (generating one takes a moment): every devstack in it signs with
+/// it, under its own issuer.
+fn devstack_tokens(issuer: &str) -> Result<Tokens, String> {
+    static PEM: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let pem = PEM.get_or_init(|| shared::tokens::generate_pem().map_err(|e| e.to_string())).clone()?;
+    let spec = shared::tokens::KeySpec { kid: "devstack".into(), pem };
+    Tokens::from_specs(&[spec], issuer, token_ttl()).map_err(|e| e.to_string())
 }
 
 pub async fn start(opts: Options) -> Result<Devstack, String> {
@@ -144,12 +154,12 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         clock: Arc::new(move || clock_sim.now_millis()),
         ids: Arc::new(RandomIds),
         registry: Arc::new(Registry::from_json(&registry_json).map_err(|e| e.to_string())?),
-        tokens: Tokens::new(hex::encode(key).as_bytes(), token_ttl()).map_err(|e| e.to_string())?,
+        tokens: devstack_tokens(&base)?,
         settings: Settings {
             public_base: base.clone(),
             open_base: base.clone(),
             mp_base: base.clone(),
-            link_key: derive_link_key(&key),
+            link_key: shared::ids::Secret::new(hex::encode(key)),
             stash_ttl_secs: opts.stash_ttl_secs,
         },
         translations: Default::default(),
@@ -168,7 +178,19 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
     Ok(Devstack { addr, base, bridge, sim, store_counts, server })
 }
 
+/// The demo page (plain HTML + vanilla JS), served at `GET /` and `GET /demo`.
+pub const DEMO_HTML: &str = include_str!("demo.html");
+
+/// The OpenAPI description of the bridge's public routes, served at `GET /openapi.yaml`.
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+
 async fn dispatch(bridge: Arc<Bridge>, req: AxumRequest) -> AxumResponse {
+    if matches!(req.uri().path(), "/" | "/demo") && req.method() == http::Method::GET {
+        return ([(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], DEMO_HTML).into_response();
+    }
+    if req.uri().path() == "/openapi.yaml" && req.method() == http::Method::GET {
+        return ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response();
+    }
     let Some(handler) = function_for(req.uri().path()) else {
         return to_axum(problem(&Error::RouteNotFound));
     };
@@ -202,6 +224,7 @@ pub fn banner(d: &Devstack, store: &str) -> String {
          \u{20}          GET /v1/auth/start · /v1/auth/callback · /v1/translate · /v1/persons/{{id}} · /v1/identities/{{appid}}/{{openid}}\n\
          \u{20}          POST /v1/qr/scenes · GET /v1/qr/scenes/{{scene}} · GET,POST /v1/wechat/push/{{appid}} · POST /v1/site/bind\n\
          \u{20}          GET /merchant-api/{{merchant}}/whoami (the translate authorizer in front of a merchant route)\n\
+         demo:      {b}/ (click a person through the flows in a browser)\n\
          simulator: WeChat's own paths (/sns/…, /cgi-bin/…, /connect/…) and /sim/apps · /sim/users/{{user}}/… · /sim/faults · /sim/calls · /sim/clock\n\
          \n\
          try it (the demo registry, with its demo keys: curl -s {b}/sim/apps):\n\
