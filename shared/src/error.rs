@@ -11,8 +11,9 @@ pub enum Error {
     PayloadTooLarge(usize),
     #[error("no such route")]
     RouteNotFound,
+    /// With the methods the path does serve (the `Allow` header).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     #[error("the appid is not registered for this route")]
     UnknownApp,
     #[error("WeChat says the code is invalid or expired")]
@@ -66,7 +67,7 @@ impl Error {
             InvalidToken => 401,
             SignatureInvalid | WeChatUserBlocked => 403,
             RouteNotFound | UnknownApp | NotFound | NotLinked => 404,
-            MethodNotAllowed => 405,
+            MethodNotAllowed(_) => 405,
             IdentityConflict => 409,
             PayloadTooLarge(_) => 413,
             WeChatRateLimited => 429,
@@ -82,7 +83,7 @@ impl Error {
             InvalidRequest(_) => "invalid_request",
             PayloadTooLarge(_) => "payload_too_large",
             RouteNotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
+            MethodNotAllowed(_) => "method_not_allowed",
             UnknownApp => "unknown_app",
             WeChatCodeInvalid => "wechat_code_invalid",
             WeChatCodeUsed => "wechat_code_used",

@@ -22,8 +22,9 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     if req.body().len() > MAX_BODY || declared.is_some_and(|n| n > MAX_BODY) {
         return Err(Error::PayloadTooLarge(MAX_BODY));
     }
-    if req.body().is_empty() {
-        return Err(Error::InvalidRequest("a JSON body is required".into()));
+    // Only an object: serde would otherwise fill a struct from an array, by position.
+    if req.body().iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::InvalidRequest("the body must be a JSON object".into()));
     }
     serde_json::from_slice(req.body()).map_err(|e| {
         // serde's message names the field and position, never the value.
@@ -85,6 +86,9 @@ pub fn problem(err: &Error) -> Response {
         .header(http::header::CACHE_CONTROL, "no-store");
     if status == 401 {
         b = b.header(http::header::WWW_AUTHENTICATE, "Bearer");
+    }
+    if let Error::MethodNotAllowed(allow) = err {
+        b = b.header(http::header::ALLOW, *allow);
     }
     b.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).unwrap_or_else(|_| fallback())
 }

@@ -121,6 +121,11 @@ both_stores!(malformed_requests_change_nothing, |kind| async move {
     e.post("/v1/mp/login", &json!({"appid": PIVOT_OA, "code": code}), None).await.expect_problem(404, "unknown_app");
     assert_eq!(e.calls("/sns/jscode2session").await, 0, "nothing reached WeChat");
     e.get("/v1/mp/login", None).await.expect_problem(405, "method_not_allowed");
+    let put = e.http.put(e.url("/v1/me")).send().await.unwrap();
+    assert_eq!((put.status().as_u16(), put.headers()["allow"].to_str().unwrap()), (405, "GET"));
+    // An array in place of the object is not read by position.
+    let code = e.wx_login("erin", PLATFORM_MP).await;
+    e.post("/v1/mp/login", &json!([PLATFORM_MP, code]), None).await.expect_problem(400, "invalid_request");
     e.get("/v1/nothing", None).await.expect_problem(404, "not_found");
     // The code was never spent: it still logs in.
     e.post("/v1/mp/login", &json!({"appid": PLATFORM_MP, "code": code}), None).await.expect_ok();

@@ -329,3 +329,45 @@ both_stores!(one_person_completing_two_web_views_at_once, |kind| async move {
         assert_eq!(linked_apps(&pa).len(), 3, "{pa}");
     }
 });
+
+both_stores!(erase_removes_unionids_even_after_an_unlink, |kind| async move {
+    let e = env_with(kind, UnionIdMode::Always).await;
+    let p = token_of(&e, "ula", PLATFORM_MP).await;
+    assert!(p["unionid"].is_string());
+    e.link_via_webview("ula", p["token"].as_str().unwrap(), json!({})).await;
+    let person = p["person_id"].as_str().unwrap().to_owned();
+    let admin = e.admin_key();
+    let (openid, unionid) = e.truth("ula", PLATFORM_MP).await;
+    // Unlink the identity that brought the unionid, then erase the person.
+    let del = e
+        .http
+        .delete(e.url(&format!("/v1/persons/{person}/identities/{PLATFORM_MP}/{openid}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let del = e.http.delete(e.url(&format!("/v1/persons/{person}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(del.status(), 204);
+    let union =
+        e.store().get(&shared::store::Key::new(format!("U#op_platform#{}", unionid.unwrap()), "U")).await.unwrap();
+    assert!(union.is_none(), "the unionid is erased with the person: {union:?}");
+    let back = token_of(&e, "ula", PLATFORM_MP).await;
+    assert_eq!(back["new_person"], true);
+});
+
+both_stores!(a_unionid_left_pointing_at_a_missing_person_is_taken_over, |kind| async move {
+    let e = env_with(kind, UnionIdMode::Always).await;
+    let (_, unionid) = e.truth("vera", PLATFORM_MP).await;
+    // As an erase that stopped half-way would leave it.
+    let gone = "01890a5d-ac96-774b-bcce-b302099a8057";
+    let key = shared::store::Key::new(format!("U#op_platform#{}", unionid.unwrap()), "U");
+    let item = shared::store::item(&key, [("person", shared::store::Attr::S(gone.into()))]);
+    e.store().write(shared::store::Write::Put { item, cond: vec![] }).await.unwrap();
+    let a = token_of(&e, "vera", PLATFORM_MP).await;
+    assert_eq!(a["new_person"], true);
+    let owner = e.store().get(&key).await.unwrap().unwrap();
+    assert_eq!(shared::store::ItemExt::s(&owner, "person"), a["person_id"].as_str());
+    // And the second app joins through it.
+    assert_eq!(token_of(&e, "vera", PLATFORM_MP2).await["person_id"], a["person_id"]);
+});

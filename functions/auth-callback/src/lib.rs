@@ -21,7 +21,7 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
                 Finish::Page { linked } => html(200, page(linked)),
             })
         }
-        (_, "/v1/auth/callback") => Err(Error::MethodNotAllowed),
+        (_, "/v1/auth/callback") => Err(Error::MethodNotAllowed("GET")),
         _ => Err(Error::RouteNotFound),
     }
 }

@@ -16,7 +16,7 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             let q = query(&req);
             Ok(redirect(&webauth::start(&b, param(&q, "ticket")?).await?))
         }
-        (_, "/v1/auth/start") => Err(Error::MethodNotAllowed),
+        (_, "/v1/auth/start") => Err(Error::MethodNotAllowed("GET")),
         _ => Err(Error::RouteNotFound),
     }
 }

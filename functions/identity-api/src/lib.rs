@@ -24,7 +24,7 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
         let (appid, openid) = (AppId::parse(appid)?, OpenId::parse(openid)?);
         return match method.as_str() {
             "GET" => Ok(json(200, &admin::identity(&b, &appid, &openid).await?)),
-            _ => Err(Error::MethodNotAllowed),
+            _ => Err(Error::MethodNotAllowed("GET")),
         };
     }
     let s = segments(&path, "/v1/persons/").ok_or(Error::RouteNotFound)?;
@@ -38,7 +38,8 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             admin::unlink(&b, &PersonId::parse(person)?, &AppId::parse(appid)?, &OpenId::parse(openid)?).await?;
             Ok(no_content())
         }
-        (_, [_]) | (_, [_, "identities", _, _]) => Err(Error::MethodNotAllowed),
+        (_, [_]) => Err(Error::MethodNotAllowed("GET, DELETE")),
+        (_, [_, "identities", _, _]) => Err(Error::MethodNotAllowed("DELETE")),
         _ => Err(Error::RouteNotFound),
     }
 }

@@ -66,8 +66,11 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             let who = caller(&b, &req)?;
             Ok(json(200, &login::me(&b, &who).await?))
         }
-        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/me" | "/v1/auth/tickets" | "/v1/open/login") => {
-            Err(Error::MethodNotAllowed)
+        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/auth/tickets" | "/v1/open/login") => {
+            Err(Error::MethodNotAllowed("POST"))
+        }
+        (_, "/v1/me" | "/.well-known/jwks.json" | "/.well-known/openid-configuration") => {
+            Err(Error::MethodNotAllowed("GET"))
         }
         _ => Err(Error::RouteNotFound),
     }

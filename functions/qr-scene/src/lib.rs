@@ -23,13 +23,13 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             let body: scene::SceneRequest = json_body(&req)?;
             Ok(json(201, &scene::create(&b, site, body).await?))
         }
-        (_, "/v1/qr/scenes") => Err(Error::MethodNotAllowed),
+        (_, "/v1/qr/scenes") => Err(Error::MethodNotAllowed("POST")),
         (method, _) => {
             let [id] = segments(path, "/v1/qr/scenes/").ok_or(Error::RouteNotFound)?[..] else {
                 return Err(Error::RouteNotFound);
             };
             if method != "GET" {
-                return Err(Error::MethodNotAllowed);
+                return Err(Error::MethodNotAllowed("GET"));
             }
             let site = site(&b, &req)?;
             Ok(json(200, &scene::status(&b, site, id).await?))

@@ -17,7 +17,7 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             let body: sitelink::BindRequest = json_body(&req)?;
             Ok(json(200, &sitelink::bind(&b, site, body).await?))
         }
-        (_, "/v1/site/bind") => Err(Error::MethodNotAllowed),
+        (_, "/v1/site/bind") => Err(Error::MethodNotAllowed("POST")),
         _ => Err(Error::RouteNotFound),
     }
 }

@@ -25,7 +25,7 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             let to = AppId::parse(param(&q, "to_appid")?)?;
             Ok(json(200, &translate::translate(&b, &from, &openid, &to).await?))
         }
-        (_, "/v1/translate") => Err(Error::MethodNotAllowed),
+        (_, "/v1/translate") => Err(Error::MethodNotAllowed("GET")),
         _ => Err(Error::RouteNotFound),
     }
 }

@@ -40,6 +40,6 @@ async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
             PushAnswer::Success => text("success".into(), "text/plain; charset=utf-8"),
             PushAnswer::Xml(x) => text(x, "application/xml; charset=utf-8"),
         }),
-        _ => Err(Error::MethodNotAllowed),
+        _ => Err(Error::MethodNotAllowed("GET, POST")),
     }
 }

@@ -99,14 +99,25 @@ pub async fn erase(b: &Bridge, person: &PersonId) -> Result<(), Error> {
         deletes.push(ikey);
         deletes.push(keys::stash(&l.appid, &l.openid));
     }
-    let partition = b.store.query(&keys::person_pk(&root), "").await?;
-    for it in &partition {
-        let Some(sk) = it.s("SK") else { continue };
-        if let Some(loser) = sk.strip_prefix(keys::ABSORBED_PREFIX).and_then(|p| PersonId::parse(p).ok()) {
-            deletes.push(keys::person(&loser));
-        }
-        if sk != "P" {
-            deletes.push(Key::new(keys::person_pk(&root), sk));
+    // The person's partition, and those of the persons merged into it: memberships, marks,
+    // and the unionids they carry (found even when the identity that brought one is unlinked).
+    let mut partitions = vec![root.clone()];
+    let mut i = 0;
+    while let Some(p) = partitions.get(i).cloned() {
+        i += 1;
+        for it in b.store.query(&keys::person_pk(&p), "").await? {
+            let Some(sk) = it.s("SK") else { continue };
+            if let Some(loser) = sk.strip_prefix(keys::ABSORBED_PREFIX).and_then(|l| PersonId::parse(l).ok()) {
+                if !partitions.contains(&loser) {
+                    partitions.push(loser);
+                }
+            }
+            if let Some(union) = keys::union_of_mark(sk) {
+                deletes.push(union);
+            }
+            if p != root || sk != "P" {
+                deletes.push(Key::new(keys::person_pk(&p), sk));
+            }
         }
     }
     for it in b.store.query(&format!("CONFLICT#{root}"), "").await? {
@@ -114,8 +125,11 @@ pub async fn erase(b: &Bridge, person: &PersonId) -> Result<(), Error> {
             deletes.push(Key::new(pk, sk));
         }
     }
-    deletes.push(keys::person(&root));
+    deletes.sort();
     deletes.dedup();
+    // The person item last: a retry after a partial erase still finds everything else.
+    deletes.retain(|k| *k != keys::person(&root));
+    deletes.push(keys::person(&root));
     for chunk in deletes.chunks(MAX_TRANSACT_ITEMS) {
         let ops = chunk.iter().map(|k| Write::Delete { key: k.clone(), cond: vec![] }).collect();
         b.store.transact(ops).await?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::domain::keys;
 use crate::error::Error;
-use crate::ids::{AppId, OpenId, PersonId, UnionId};
+use crate::ids::{AppId, OpenId, OpenPlatformId, PersonId, UnionId};
 use crate::metrics::{self, Counter};
 use crate::ports::{Clock, Ids};
 use crate::registry::App;
@@ -97,6 +97,14 @@ pub struct Resolved {
     pub new_person: bool,
 }
 
+/// Who a unionid names.
+enum UnionOwner {
+    Free,
+    Person(PersonView),
+    /// The item names a person that no longer exists (erased): it may be taken over.
+    Dangling(PersonId),
+}
+
 pub struct Assoc<'a> {
     pub store: &'a dyn Store,
     pub clock: &'a dyn Clock,
@@ -132,6 +140,19 @@ fn person_ref(it: &Item, attr: &str) -> Option<PersonId> {
     it.s(attr).and_then(|p| PersonId::parse(p).ok())
 }
 
+/// Makes `person` the owner of a unionid (taking it over from an erased person if `prior`),
+/// and marks it on the person so erasing the person finds it.
+fn claim_union(op: &OpenPlatformId, unionid: &UnionId, person: &PersonId, prior: Option<&PersonId>) -> Vec<Write> {
+    let cond = match prior {
+        Some(p) => vec![Check::Eq("person".into(), s(p.as_str()))],
+        None => vec![Check::NotExists],
+    };
+    vec![
+        Write::Put { item: item(&keys::union(op, unionid), [("person", s(person.as_str()))]), cond },
+        Write::Put { item: item(&keys::union_mark(person, op, unionid), []), cond: vec![] },
+    ]
+}
+
 /// The person item exists and is neither merged away nor absorbing another person.
 fn unmerged() -> Vec<Check> {
     vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())]
@@ -144,6 +165,17 @@ async fn pause(attempt: u32) {
 }
 
 impl<'a> Assoc<'a> {
+    async fn union_owner(&self, key: &crate::store::Key) -> Result<UnionOwner, Error> {
+        let Some(p) = self.store.get(key).await?.and_then(|it| person_ref(&it, "person")) else {
+            return Ok(UnionOwner::Free);
+        };
+        match self.view(&p).await {
+            Ok(v) => Ok(UnionOwner::Person(v)),
+            Err(Error::NotFound) => Ok(UnionOwner::Dangling(p)),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn identity(&self, appid: &AppId, openid: &OpenId) -> Result<Option<Identity>, Error> {
         match self.store.get(&keys::identity(appid, openid)).await? {
             Some(it) => Ok(Some(parse_identity(&it, appid, openid)?)),
@@ -206,15 +238,13 @@ impl<'a> Assoc<'a> {
                     new_person: false,
                 });
             }
-            let by_union = match (unionid, &app.open_platform) {
-                (Some(u), Some(op)) => match self.store.get(&keys::union(op, u)).await? {
-                    Some(it) => match person_ref(&it, "person") {
-                        Some(p) => Some(self.view(&p).await?),
-                        None => None,
-                    },
-                    None => None,
+            let (by_union, dangling) = match (unionid, &app.open_platform) {
+                (Some(u), Some(op)) => match self.union_owner(&keys::union(op, u)).await? {
+                    UnionOwner::Person(v) => (Some(v), None),
+                    UnionOwner::Dangling(p) => (None, Some(p)),
+                    UnionOwner::Free => (None, None),
                 },
-                _ => None,
+                _ => (None, None),
             };
             let now = self.clock.now_millis();
             let (ops, view, new_person) = match by_union {
@@ -234,10 +264,7 @@ impl<'a> Assoc<'a> {
                         self.put_membership(app, openid, &person, via, now),
                     ];
                     if let (Some(u), Some(op)) = (unionid, &app.open_platform) {
-                        ops.push(Write::Put {
-                            item: item(&keys::union(op, u), [("person", s(person.as_str()))]),
-                            cond: vec![Check::NotExists],
-                        });
+                        ops.extend(claim_union(op, u, &person, dangling.as_ref()));
                     }
                     let view =
                         PersonView { person, created_millis: now, linked: vec![self.linked(app, openid, via, now)] };
@@ -349,26 +376,24 @@ impl<'a> Assoc<'a> {
                 pause(attempt).await;
             }
             let mine = self.view(&ident.person).await?;
-            let theirs = match self.store.get(&ukey).await? {
-                Some(it) => person_ref(&it, "person"),
-                None => None,
+            let prior = match self.union_owner(&ukey).await? {
+                UnionOwner::Person(v) => Err(v),
+                UnionOwner::Dangling(p) => Ok(Some(p)),
+                UnionOwner::Free => Ok(None),
             };
-            let Some(theirs) = theirs else {
-                let ops = vec![
-                    Write::Put {
-                        item: item(&ukey, [("person", s(mine.person.as_str()))]),
-                        cond: vec![Check::NotExists],
-                    },
-                    set_unionid.clone(),
-                ];
-                match self.store.transact(ops).await {
-                    Ok(()) => return Ok(mine),
-                    Err(StoreError::ConditionFailed { index: 1 }) => return self.view(&ident.person).await,
-                    Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
+            let theirs = match prior {
+                Err(v) => v,
+                Ok(prior) => {
+                    let mut ops = claim_union(op, unionid, &mine.person, prior.as_ref());
+                    ops.push(set_unionid.clone());
+                    match self.store.transact(ops).await {
+                        Ok(()) => return Ok(mine),
+                        Err(StoreError::ConditionFailed { index: 2 }) => return self.view(&ident.person).await,
+                        Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             };
-            let theirs = self.view(&theirs).await?;
             let merged = if theirs.person == mine.person {
                 mine
             } else {

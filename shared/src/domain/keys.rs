@@ -29,6 +29,20 @@ pub fn union(open_platform: &OpenPlatformId, unionid: &UnionId) -> Key {
     Key::new(format!("U#{open_platform}#{unionid}"), "U")
 }
 
+/// On the person, which unionids name it (so erasing the person finds them all).
+pub const UNION_MARK_PREFIX: &str = "U#";
+
+pub fn union_mark(person: &PersonId, open_platform: &OpenPlatformId, unionid: &UnionId) -> Key {
+    Key::new(person_pk(person), format!("{UNION_MARK_PREFIX}{open_platform}#{unionid}"))
+}
+
+/// The union item a mark names.
+pub fn union_of_mark(sk: &str) -> Option<Key> {
+    let rest = sk.strip_prefix(UNION_MARK_PREFIX)?;
+    let (op, uid) = rest.split_once('#')?;
+    Some(Key::new(format!("U#{op}#{uid}"), "U"))
+}
+
 /// The session_key of a mini-program login, kept for the two-step userinfo call.
 pub fn stash(appid: &AppId, openid: &OpenId) -> Key {
     Key::new(format!("STASH#{appid}#{openid}"), "T")

@@ -1,0 +1,422 @@
+//! `wxbridge`: the operators' command line, straight on the table (no API credential): look
+//! a person up, export their links, unlink one identity, erase a person. Every store operation
+//! is `shared::domain::admin`'s, the same code the identity-api function runs.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use shared::bridge::{token_ttl, Bridge, Settings};
+use shared::domain::admin::{self, IdentityOut};
+use shared::ids::{AppId, OpenId, PersonId, Secret};
+use shared::ports::{RandomIds, SystemClock};
+use shared::registry::Registry;
+use shared::store::dynamo::DynamoStore;
+use shared::tokens::Tokens;
+use shared::wechat::client::{WeChatClient, WeChatConfig};
+use shared::Error;
+
+const USAGE: &str = "\
+usage: wxbridge [--endpoint URL] [--table NAME] [--registry FILE] COMMAND
+
+commands:
+  apps                              the registry's apps (never their secrets)
+  lookup APPID OPENID               the person behind an identity, as JSON
+  person PERSON_ID                  a person and their identities, as JSON
+  export PERSON_ID                  a person's links as JSON, with exported_at
+  unlink PERSON_ID APPID OPENID     forget one identity of a person
+  erase PERSON_ID [--yes]           erase a person and everything linked to them
+                                    (asks on a terminal; without one, --yes is required)
+  create-table                      create the table if it does not exist (DynamoDB Local, dev)
+
+options:
+  --endpoint URL     a DynamoDB server, e.g. DynamoDB Local (default: the AWS SDK's chain,
+                     AWS_ENDPOINT_URL_DYNAMODB and AWS_REGION honoured)
+  --table NAME       the table (default: $WXBRIDGE_TABLE)
+  --registry FILE    the app registry (default: config/demo-apps.json); erase needs the
+                     deployment's, to find the person's unionids
+
+Errors print the wxbridge error code and detail on stderr and exit 1; usage errors exit 2.";
+
+const DEFAULT_REGISTRY: &str = "config/demo-apps.json";
+
+#[derive(Debug, PartialEq)]
+enum Command {
+    Apps,
+    CreateTable,
+    Lookup(AppId, OpenId),
+    Person(PersonId),
+    Export(PersonId),
+    Unlink(PersonId, AppId, OpenId),
+    Erase { person: PersonId, yes: bool },
+}
+
+impl Command {
+    fn needs_table(&self) -> bool {
+        !matches!(self, Command::Apps)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Args {
+    endpoint: Option<String>,
+    table: Option<String>,
+    registry: String,
+    command: Command,
+}
+
+#[derive(Debug, PartialEq)]
+enum Parsed {
+    Run(Args),
+    Help,
+}
+
+#[derive(Debug)]
+enum Failure {
+    /// Exit 2: the command line is wrong.
+    Usage(String),
+    /// Exit 1: wxbridge refused or failed.
+    Wx(Error),
+    /// Exit 1: the operator did not confirm.
+    Aborted,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Wx(e)
+    }
+}
+
+fn id<T>(parse: fn(&str) -> Result<T, Error>, s: &str) -> Result<T, Failure> {
+    parse(s).map_err(|e| Failure::Usage(format!("{}: {}", e.code(), e.detail())))
+}
+
+/// Options may stand anywhere; everything else is the command and its operands.
+fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> Result<Parsed, Failure> {
+    let usage = |m: &str| Failure::Usage(m.to_owned());
+    let (mut endpoint, mut table, mut registry, mut yes) = (None, None, None, false);
+    let mut words: Vec<String> = Vec::new();
+    let mut argv = argv.into_iter();
+    while let Some(a) = argv.next() {
+        let mut value = |name: &str| argv.next().ok_or_else(|| usage(&format!("{name} needs a value")));
+        match a.as_str() {
+            "-h" | "--help" | "help" => return Ok(Parsed::Help),
+            "--endpoint" => endpoint = Some(value("--endpoint")?),
+            "--table" => table = Some(value("--table")?),
+            "--registry" => registry = Some(value("--registry")?),
+            "--yes" | "-y" => yes = true,
+            s if s.starts_with('-') => return Err(usage(&format!("unknown option {s}"))),
+            _ => words.push(a),
+        }
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let Some((&name, operands)) = words.split_first() else { return Err(usage("no command")) };
+    let command = match (name, operands) {
+        ("apps", []) => Command::Apps,
+        ("create-table", []) => Command::CreateTable,
+        ("lookup", [appid, openid]) => Command::Lookup(id(AppId::parse, appid)?, id(OpenId::parse, openid)?),
+        ("person", [p]) => Command::Person(id(PersonId::parse, p)?),
+        ("export", [p]) => Command::Export(id(PersonId::parse, p)?),
+        ("unlink", [p, appid, openid]) => {
+            Command::Unlink(id(PersonId::parse, p)?, id(AppId::parse, appid)?, id(OpenId::parse, openid)?)
+        }
+        ("erase", [p]) => Command::Erase { person: id(PersonId::parse, p)?, yes },
+        ("apps" | "create-table" | "lookup" | "person" | "export" | "unlink" | "erase", _) => {
+            return Err(usage(&format!("wrong number of operands for {name}")))
+        }
+        _ => return Err(usage(&format!("unknown command {name}"))),
+    };
+    if yes && !matches!(command, Command::Erase { .. }) {
+        return Err(usage("--yes is for erase only"));
+    }
+    let table = table.or(env_table.filter(|t| !t.is_empty()));
+    if command.needs_table() && table.is_none() {
+        return Err(usage("which table? pass --table NAME or set WXBRIDGE_TABLE"));
+    }
+    Ok(Parsed::Run(Args { endpoint, table, registry: registry.unwrap_or_else(|| DEFAULT_REGISTRY.into()), command }))
+}
+
+fn load_registry(path: &str) -> Result<Registry, Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Internal(format!("cannot read registry {path}: {e}")))?;
+    Registry::from_json(&text)
+}
+
+async fn store(endpoint: Option<&str>, table: &str) -> DynamoStore {
+    match endpoint {
+        Some(e) => DynamoStore::local(e, table).await,
+        None => {
+            let aws = aws_config::load_from_env().await;
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)
+        }
+    }
+}
+
+/// A Bridge for the admin calls. They never reach WeChat nor issue tokens, but the Bridge
+/// holds both: a WeChat client on an address that cannot resolve, and throw-away keys.
+fn bridge(store: DynamoStore, registry: Registry) -> Result<Bridge, Error> {
+    const NOWHERE: &str = "http://wechat.invalid";
+    let wechat = WeChatClient::new(WeChatConfig {
+        api_base: NOWHERE.into(),
+        open_base: NOWHERE.into(),
+        timeout: Duration::from_secs(1),
+        attempts: 1,
+        backoff: Duration::ZERO,
+    })?;
+    Ok(Bridge {
+        store: Arc::new(store),
+        wechat: Arc::new(wechat),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        registry: Arc::new(registry),
+        tokens: Tokens::ephemeral(NOWHERE, token_ttl())?,
+        settings: Settings {
+            public_base: NOWHERE.into(),
+            open_base: NOWHERE.into(),
+            mp_base: NOWHERE.into(),
+            link_key: Secret::new(hex::encode(rand::random::<[u8; 32]>())),
+            stash_ttl_secs: 600,
+        },
+        translations: Default::default(),
+    })
+}
+
+/// The registry's apps, and its sites as the `site:<id>` apps their identities are filed under.
+fn apps_table(registry: &Registry) -> Result<String, Error> {
+    let mut apps: Vec<_> = registry.apps().cloned().collect();
+    apps.sort_by(|a, b| a.appid.cmp(&b.appid));
+    for site in &registry.sites {
+        apps.push(site.as_app()?);
+    }
+    let mut rows = vec![["APPID", "KIND", "ROLE", "OWNER", "OPEN_PLATFORM"].map(String::from)];
+    for a in &apps {
+        let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+        rows.push([
+            a.appid.to_string(),
+            a.kind.as_str().to_owned(),
+            or_dash(&a.role),
+            or_dash(&a.owner),
+            a.open_platform.as_ref().map_or_else(|| "-".to_owned(), |o| o.to_string()),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct Export<'a> {
+    person_id: &'a str,
+    exported_at: String,
+    identities: &'a [IdentityOut],
+}
+
+fn print_json(v: &impl Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Erase deletes a person's unionid items through the registry (an app's open platform):
+/// with a registry that does not list one of the person's apps, that unionid would survive.
+fn check_registry_covers(b: &Bridge, person: &admin::PersonOut, path: &str) -> Result<(), Error> {
+    for i in &person.identities {
+        let known = i.appid.starts_with("site:") || AppId::parse(&i.appid).is_ok_and(|a| b.registry.app(&a).is_some());
+        if !known {
+            return Err(Error::InvalidRequest(format!(
+                "the person has an identity in {}, which the registry {path} does not list, so its unionid \
+                 would be left behind; pass the deployment's registry with --registry",
+                i.appid
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn confirm_erase(person: &admin::PersonOut) -> Result<bool, Failure> {
+    let mut err = std::io::stderr().lock();
+    let io = |e: std::io::Error| Failure::Wx(Error::Internal(format!("terminal: {e}")));
+    writeln!(err, "Erase person {} and all that is linked to it:", person.person_id).map_err(io)?;
+    for i in &person.identities {
+        writeln!(err, "  {}  {}  ({}, owner {})", i.appid, i.openid, i.kind, i.owner).map_err(io)?;
+    }
+    if person.identities.is_empty() {
+        writeln!(err, "  (no identities)").map_err(io)?;
+    }
+    write!(err, "This cannot be undone. Erase? [y/N] ").map_err(io)?;
+    err.flush().map_err(io)?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(io)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let table = args.table.as_deref().unwrap_or_default();
+    if let Command::CreateTable = args.command {
+        store(args.endpoint.as_deref(), table).await.ensure_table().await.map_err(Error::from)?;
+        println!("table {table} is ready");
+        return Ok(());
+    }
+    let registry = load_registry(&args.registry)?;
+    if let Command::Apps = args.command {
+        print!("{}", apps_table(&registry)?);
+        return Ok(());
+    }
+    if let Command::Erase { yes: false, .. } = args.command {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::Usage("erase asks for confirmation on a terminal; without one, pass --yes".into()));
+        }
+    }
+    let b = bridge(store(args.endpoint.as_deref(), table).await, registry)?;
+    match args.command {
+        Command::Lookup(appid, openid) => print_json(&admin::identity(&b, &appid, &openid).await?)?,
+        Command::Person(p) => print_json(&admin::person(&b, &p).await?)?,
+        Command::Export(p) => {
+            let out = admin::person(&b, &p).await?;
+            let exported_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+            print_json(&Export { person_id: &out.person_id, exported_at, identities: &out.identities })?
+        }
+        Command::Unlink(p, appid, openid) => {
+            admin::unlink(&b, &p, &appid, &openid).await?;
+            println!("unlinked {appid} {openid} from person {p}");
+        }
+        Command::Erase { person, yes } => {
+            let view = admin::person(&b, &person).await?;
+            check_registry_covers(&b, &view, &args.registry)?;
+            if !yes && !confirm_erase(&view)? {
+                return Err(Failure::Aborted);
+            }
+            // The person as it stands (a merged-away id names its survivor).
+            let root = PersonId::parse(&view.person_id)?;
+            admin::erase(&b, &root).await?;
+            let n = view.identities.len();
+            println!("erased person {root} and its {n} {}", if n == 1 { "identity" } else { "identities" });
+        }
+        Command::Apps | Command::CreateTable => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // Logs go to stderr (stdout carries the JSON), warnings only unless RUST_LOG says otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+
+    let outcome = match parse(std::env::args().skip(1), std::env::var("WXBRIDGE_TABLE").ok()) {
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Run(args)) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(run(args)),
+            Err(e) => Err(Failure::Wx(Error::Internal(format!("tokio runtime: {e}")))),
+        },
+        Err(f) => Err(f),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("wxbridge: {m}\n(wxbridge --help for usage)");
+            ExitCode::from(2)
+        }
+        Err(Failure::Wx(e)) => {
+            // The operator is trusted with internal details (the API hides them from callers).
+            let detail = match &e {
+                Error::Internal(m) => m.clone(),
+                other => other.detail(),
+            };
+            eprintln!("error: {}: {detail}", e.code());
+            ExitCode::from(1)
+        }
+        Err(Failure::Aborted) => {
+            eprintln!("aborted: nothing was erased");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "0190a5c8-7b3e-7c1a-9f00-0123456789ab";
+
+    fn args(s: &str, env_table: Option<&str>) -> Result<Parsed, Failure> {
+        parse(s.split_whitespace().map(String::from), env_table.map(String::from))
+    }
+
+    fn usage_error(s: &str) -> String {
+        match args(s, None) {
+            Err(Failure::Usage(m)) => m,
+            other => panic!("{s}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn options_anywhere_and_table_from_env() {
+        let Ok(Parsed::Run(a)) = args(&format!("erase {P} --yes --endpoint http://x:1"), Some("t1")) else { panic!() };
+        assert_eq!(a.endpoint.as_deref(), Some("http://x:1"));
+        assert_eq!(a.table.as_deref(), Some("t1"));
+        assert_eq!(a.registry, DEFAULT_REGISTRY);
+        assert!(matches!(a.command, Command::Erase { yes: true, .. }));
+        let Ok(Parsed::Run(a)) = args("--table t2 --registry r.json lookup wx1a2b3c4d5e6f7001 o_1", Some("t1")) else {
+            panic!()
+        };
+        assert_eq!((a.table.as_deref(), a.registry.as_str()), (Some("t2"), "r.json"));
+        assert!(matches!(a.command, Command::Lookup(..)));
+    }
+
+    #[test]
+    fn apps_needs_no_table_and_help_wins() {
+        assert!(matches!(args("apps", None), Ok(Parsed::Run(Args { command: Command::Apps, .. }))));
+        assert_eq!(args("lookup --help", None).unwrap(), Parsed::Help);
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(usage_error("").contains("no command"));
+        assert!(usage_error("frobnicate").contains("unknown command"));
+        assert!(usage_error("person").contains("operands"));
+        assert!(usage_error(&format!("person {P} extra")).contains("operands"));
+        assert!(usage_error(&format!("person {P}")).contains("--table"));
+        assert!(usage_error(&format!("person {P} --table")).contains("needs a value"));
+        assert!(usage_error("person not-a-uuid --table t").starts_with("invalid_request: person_id"));
+        assert!(usage_error(&format!("unlink {P} wx! o --table t")).starts_with("invalid_request: appid"));
+        assert!(usage_error(&format!("person {P} --table t --yes")).contains("erase only"));
+        assert!(usage_error("apps --force").contains("unknown option"));
+    }
+
+    #[test]
+    fn apps_table_lists_apps_and_sites_without_secrets() {
+        let text = include_str!("../../../config/demo-apps.json");
+        let t = apps_table(&Registry::from_json(text).unwrap()).unwrap();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("APPID") && lines[0].ends_with("OPEN_PLATFORM"), "{t}");
+        assert!(t.contains("wx1a2b3c4d5e6f7002  official_account  pivot_oa"), "{t}");
+        assert!(lines.last().unwrap().starts_with("site:demo-site"), "{t}");
+        let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+        for app in doc["apps"].as_array().unwrap() {
+            assert!(t.contains(app["appid"].as_str().unwrap()));
+            for secret in ["secret", "token", "encoding_aes_key"] {
+                if let Some(s) = app[secret].as_str() {
+                    assert!(!t.contains(s), "{secret} shown");
+                }
+            }
+        }
+        assert!(!t.contains(doc["site"]["api_key"].as_str().unwrap()));
+    }
+}
