@@ -254,7 +254,9 @@ both_stores!(hostile_pushes_are_refused, |kind| async move {
     let e = env(kind).await;
     let m1 = app(&e, MERCHANT1_OA);
     let token = m1[MERCHANT1_OA_TOKEN_FIELD].as_str().unwrap().to_owned();
-    let ts = "1700000000";
+    let now = e.get("/sim/clock", None).await.body["now_millis"].as_i64().unwrap() / 1000;
+    let ts_owned = now.to_string();
+    let ts = ts_owned.as_str();
     let nonce = "12345";
     let sig = push_signature(&token, ts, nonce);
     let plain_url = |sig: &str| format!("/v1/wechat/push/{MERCHANT1_OA}?signature={sig}&timestamp={ts}&nonce={nonce}");
@@ -266,6 +268,11 @@ both_stores!(hostile_pushes_are_refused, |kind| async move {
             Env::answer(r).await
         }
     };
+    // A correctly signed push from long ago: a replay, refused.
+    let old = push_signature(&token, "1700000000", nonce);
+    post(format!("/v1/wechat/push/{MERCHANT1_OA}?signature={old}&timestamp=1700000000&nonce={nonce}"), event.into())
+        .await
+        .expect_problem(403, "signature_invalid");
     // URL verification.
     let v = e.get(&format!("{}&echostr=hello", plain_url(&sig)), None).await;
     assert_eq!((v.status, v.text.as_str()), (200, "hello"));

@@ -17,6 +17,9 @@ use crate::wechat::push::{self as wx, PushCrypto, PushMessage};
 
 /// WeChat retries for about 15 s; remember a push a little longer.
 const SEEN_SECS: i64 = 120;
+/// A push signed longer ago than this is a replay, not WeChat (whose retries end within ~15 s):
+/// refused, so a captured request cannot be played back once its de-duplication is forgotten.
+const MAX_AGE_SECS: i64 = 300;
 
 pub const TEXT_BOUND: &str =
     "绑定成功：你的微信已关联网站账号。Bound: your WeChat is now linked to your website account.";
@@ -73,6 +76,10 @@ pub async fn handle(b: &Bridge, appid: &AppId, q: &PushQuery, body: &[u8]) -> Re
     }
     let (sig, ts, nonce) = signed_parts(q)?;
     wx::verify_signature(token, ts, nonce, sig)?;
+    let signed_at: i64 = ts.parse().map_err(|_| Error::SignatureInvalid)?;
+    if (b.clock.now_secs() - signed_at).abs() > MAX_AGE_SECS {
+        return Err(Error::SignatureInvalid);
+    }
     let crypto = if app.safe_mode {
         let key = app.encoding_aes_key.as_ref().ok_or_else(|| Error::Internal("safe mode without a key".into()))?;
         Some(PushCrypto::new(key, app.appid.as_str())?)
