@@ -1,6 +1,9 @@
 //! `wxbridge`: the operators' command line, straight on the table (no API credential): look
 //! a person up, export their links, unlink one identity, erase a person. Every store operation
-//! is `shared::domain::admin`'s, the same code the identity-api function runs.
+//! is `shared::domain::admin`'s, the same code the identity-api function runs. It also edits
+//! the app registry file: `register` and `unregister` (see `register.rs`).
+
+mod register;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -10,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use shared::bridge::{token_ttl, Bridge, Settings};
 use shared::domain::admin::{self, IdentityOut};
-use shared::ids::{AppId, OpenId, PersonId, Secret};
+use shared::ids::{AppId, OpenId, OpenPlatformId, PersonId, Secret};
 use shared::ports::{RandomIds, SystemClock};
 use shared::registry::Registry;
 use shared::store::dynamo::DynamoStore;
@@ -30,17 +33,45 @@ commands:
   erase PERSON_ID [--yes]           erase a person and everything linked to them
                                     (asks on a terminal; without one, --yes is required)
   create-table                      create the table if it does not exist (DynamoDB Local, dev)
+  register --appid APPID --kind KIND --owner OWNER [--role ROLE] [--name NAME]
+           [--open-platform OP] [--safe-mode | --no-safe-mode] [--web-auth-domain HOST ...]
+           [--secrets-stdin] [--force]
+                                    add an app to the registry file, or update the app with this
+                                    appid: fields not given are kept (--kind and --owner too);
+                                    --web-auth-domain replaces the list. KIND: mini_program,
+                                    official_account, mobile_app or website. Secrets never come
+                                    from arguments: WXBRIDGE_APP_SECRET, WXBRIDGE_APP_TOKEN and
+                                    WXBRIDGE_APP_AES_KEY, or with --secrets-stdin a JSON object
+                                    {\"secret\": …, \"token\": …, \"encoding_aes_key\": …} on stdin.
+                                    A new app needs its secret (an official account its token).
+                                    Changing the pivot_oa's role needs --force.
+  unregister APPID [--force]        remove an app from the registry file (the pivot_oa only with
+                                    --force)
 
 options:
   --endpoint URL     a DynamoDB server, e.g. DynamoDB Local (default: the AWS SDK's chain,
                      AWS_ENDPOINT_URL_DYNAMODB and AWS_REGION honoured)
   --table NAME       the table (default: $WXBRIDGE_TABLE)
   --registry FILE    the app registry (default: config/demo-apps.json); erase needs the
-                     deployment's, to find the person's unionids
+                     deployment's, to find the person's unionids; register and unregister
+                     rewrite it (temp file + rename) and need it given
 
 Errors print the wxbridge error code and detail on stderr and exit 1; usage errors exit 2.";
 
 const DEFAULT_REGISTRY: &str = "config/demo-apps.json";
+
+const REGISTER_OPTIONS: [&str; 10] = [
+    "--appid",
+    "--kind",
+    "--owner",
+    "--role",
+    "--name",
+    "--open-platform",
+    "--web-auth-domain",
+    "--safe-mode",
+    "--no-safe-mode",
+    "--secrets-stdin",
+];
 
 #[derive(Debug, PartialEq)]
 enum Command {
@@ -51,11 +82,17 @@ enum Command {
     Export(PersonId),
     Unlink(PersonId, AppId, OpenId),
     Erase { person: PersonId, yes: bool },
+    Register(Box<register::Register>),
+    Unregister { appid: AppId, force: bool },
 }
 
 impl Command {
     fn needs_table(&self) -> bool {
-        !matches!(self, Command::Apps)
+        !self.edits_registry() && !matches!(self, Command::Apps)
+    }
+
+    fn edits_registry(&self) -> bool {
+        matches!(self, Command::Register(_) | Command::Unregister { .. })
     }
 }
 
@@ -81,6 +118,8 @@ enum Failure {
     Wx(Error),
     /// Exit 1: the operator did not confirm.
     Aborted,
+    /// Exit 1, `not_found`, with this detail.
+    NotFound(String),
 }
 
 impl From<Error> for Failure {
@@ -93,13 +132,58 @@ fn id<T>(parse: fn(&str) -> Result<T, Error>, s: &str) -> Result<T, Failure> {
     parse(s).map_err(|e| Failure::Usage(format!("{}: {}", e.code(), e.detail())))
 }
 
+/// `register`'s options as given, checked once the command is known.
+#[derive(Default)]
+struct RegisterOptions {
+    /// The options given, for "--kind is for register only".
+    given: Vec<&'static str>,
+    appid: Option<String>,
+    kind: Option<String>,
+    owner: Option<String>,
+    role: Option<String>,
+    name: Option<String>,
+    open_platform: Option<String>,
+    safe_mode: Option<bool>,
+    web_auth_domains: Vec<String>,
+    secrets_stdin: bool,
+}
+
+impl RegisterOptions {
+    fn into_command(self, force: bool) -> Result<register::Register, Failure> {
+        let usage = |m: String| Failure::Usage(m);
+        let Some(appid) = self.appid else { return Err(usage("register needs --appid APPID".into())) };
+        let word = |option: &str, v: Option<String>| v.map(|v| register::check_word(option, &v)).transpose();
+        Ok(register::Register {
+            appid: id(AppId::parse, &appid)?,
+            kind: self.kind.map(|k| register::parse_kind(&k)).transpose().map_err(usage)?,
+            owner: word("--owner", self.owner).map_err(usage)?,
+            role: word("--role", self.role).map_err(usage)?,
+            name: self.name.map(|n| register::check_name(&n)).transpose().map_err(usage)?,
+            open_platform: self.open_platform.map(|o| id(OpenPlatformId::parse, &o)).transpose()?,
+            safe_mode: self.safe_mode,
+            web_auth_domains: self
+                .web_auth_domains
+                .iter()
+                .map(|h| register::check_host(h))
+                .collect::<Result<_, _>>()
+                .map_err(usage)?,
+            secrets_stdin: self.secrets_stdin,
+            force,
+        })
+    }
+}
+
 /// Options may stand anywhere; everything else is the command and its operands.
 fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> Result<Parsed, Failure> {
     let usage = |m: &str| Failure::Usage(m.to_owned());
-    let (mut endpoint, mut table, mut registry, mut yes) = (None, None, None, false);
+    let (mut endpoint, mut table, mut registry, mut yes, mut force) = (None, None, None, false, false);
+    let mut reg = RegisterOptions::default();
     let mut words: Vec<String> = Vec::new();
     let mut argv = argv.into_iter();
     while let Some(a) = argv.next() {
+        if let Some(option) = REGISTER_OPTIONS.iter().find(|o| **o == a) {
+            reg.given.push(option);
+        }
         let mut value = |name: &str| argv.next().ok_or_else(|| usage(&format!("{name} needs a value")));
         match a.as_str() {
             "-h" | "--help" | "help" => return Ok(Parsed::Help),
@@ -107,6 +191,22 @@ fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> R
             "--table" => table = Some(value("--table")?),
             "--registry" => registry = Some(value("--registry")?),
             "--yes" | "-y" => yes = true,
+            "--force" => force = true,
+            "--appid" => reg.appid = Some(value("--appid")?),
+            "--kind" => reg.kind = Some(value("--kind")?),
+            "--owner" => reg.owner = Some(value("--owner")?),
+            "--role" => reg.role = Some(value("--role")?),
+            "--name" => reg.name = Some(value("--name")?),
+            "--open-platform" => reg.open_platform = Some(value("--open-platform")?),
+            "--web-auth-domain" => reg.web_auth_domains.push(value("--web-auth-domain")?),
+            "--safe-mode" | "--no-safe-mode" => {
+                let on = a == "--safe-mode";
+                if reg.safe_mode == Some(!on) {
+                    return Err(usage("--safe-mode and --no-safe-mode together"));
+                }
+                reg.safe_mode = Some(on);
+            }
+            "--secrets-stdin" => reg.secrets_stdin = true,
             s if s.starts_with('-') => return Err(usage(&format!("unknown option {s}"))),
             _ => words.push(a),
         }
@@ -123,13 +223,25 @@ fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> R
             Command::Unlink(id(PersonId::parse, p)?, id(AppId::parse, appid)?, id(OpenId::parse, openid)?)
         }
         ("erase", [p]) => Command::Erase { person: id(PersonId::parse, p)?, yes },
-        ("apps" | "create-table" | "lookup" | "person" | "export" | "unlink" | "erase", _) => {
+        ("unregister", [appid]) => Command::Unregister { appid: id(AppId::parse, appid)?, force },
+        ("register", []) => Command::Register(Box::new(std::mem::take(&mut reg).into_command(force)?)),
+        ("register", _) => return Err(usage("register takes no operands: the appid is --appid APPID")),
+        ("apps" | "create-table" | "lookup" | "person" | "export" | "unlink" | "erase" | "unregister", _) => {
             return Err(usage(&format!("wrong number of operands for {name}")))
         }
         _ => return Err(usage(&format!("unknown command {name}"))),
     };
     if yes && !matches!(command, Command::Erase { .. }) {
         return Err(usage("--yes is for erase only"));
+    }
+    if force && !command.edits_registry() {
+        return Err(usage("--force is for register and unregister only"));
+    }
+    if let Some(option) = reg.given.first() {
+        return Err(usage(&format!("{option} is for register only")));
+    }
+    if command.edits_registry() && registry.is_none() {
+        return Err(usage(&format!("{name} rewrites the registry file: pass --registry FILE")));
     }
     let table = table.or(env_table.filter(|t| !t.is_empty()));
     if command.needs_table() && table.is_none() {
@@ -263,6 +375,11 @@ fn confirm_erase(person: &admin::PersonOut) -> Result<bool, Failure> {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
+    match &args.command {
+        Command::Register(r) => return register::run_register(&args.registry, r),
+        Command::Unregister { appid, force } => return register::run_unregister(&args.registry, appid, *force),
+        _ => {}
+    }
     let table = args.table.as_deref().unwrap_or_default();
     if let Command::CreateTable = args.command {
         store(args.endpoint.as_deref(), table).await.ensure_table().await.map_err(Error::from)?;
@@ -304,7 +421,9 @@ async fn run(args: Args) -> Result<(), Failure> {
             let n = view.identities.len();
             println!("erased person {root} and its {n} {}", if n == 1 { "identity" } else { "identities" });
         }
-        Command::Apps | Command::CreateTable => unreachable!("handled above"),
+        Command::Apps | Command::CreateTable | Command::Register(_) | Command::Unregister { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }
@@ -346,12 +465,17 @@ fn main() -> ExitCode {
             eprintln!("aborted: nothing was erased");
             ExitCode::from(1)
         }
+        Err(Failure::NotFound(detail)) => {
+            eprintln!("error: not_found: {detail}");
+            ExitCode::from(1)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::registry::AppKind;
 
     const P: &str = "0190a5c8-7b3e-7c1a-9f00-0123456789ab";
 
@@ -397,7 +521,51 @@ mod tests {
         assert!(usage_error("person not-a-uuid --table t").starts_with("invalid_request: person_id"));
         assert!(usage_error(&format!("unlink {P} wx! o --table t")).starts_with("invalid_request: appid"));
         assert!(usage_error(&format!("person {P} --table t --yes")).contains("erase only"));
-        assert!(usage_error("apps --force").contains("unknown option"));
+        assert!(usage_error("apps --frobnicate").contains("unknown option"));
+        assert!(usage_error("apps --force").contains("register and unregister only"));
+    }
+
+    #[test]
+    fn register_and_unregister_options() {
+        let line = "register --registry r.json --appid wx4d5e6f7a8b9c0301 --kind official_account --owner m3 \
+                    --role merchant_oa --name M3 --open-platform op_m3 --safe-mode --web-auth-domain a.example \
+                    --web-auth-domain localhost --secrets-stdin";
+        let Ok(Parsed::Run(a)) = args(line, None) else { panic!("{line}") };
+        let Command::Register(r) = a.command else { panic!() };
+        assert_eq!(a.registry, "r.json");
+        assert_eq!(r.appid.as_str(), "wx4d5e6f7a8b9c0301");
+        assert_eq!(
+            (r.kind, r.owner.as_deref(), r.role.as_deref()),
+            (Some(AppKind::OfficialAccount), Some("m3"), Some("merchant_oa"))
+        );
+        assert_eq!((r.name.as_deref(), r.open_platform.as_ref().map(|o| o.as_str())), (Some("M3"), Some("op_m3")));
+        assert_eq!((r.safe_mode, r.web_auth_domains.len(), r.secrets_stdin, r.force), (Some(true), 2, true, false));
+        let Ok(Parsed::Run(a)) = args("unregister wx1a2b3c4d5e6f7002 --force --registry r.json", Some("t")) else {
+            panic!()
+        };
+        assert_eq!(a.command, Command::Unregister { appid: AppId::parse("wx1a2b3c4d5e6f7002").unwrap(), force: true });
+
+        let r = "--registry r.json";
+        assert!(usage_error(&format!("register {r} --kind website")).contains("--appid"));
+        assert!(usage_error(&format!("register {r} --appid wx/1")).starts_with("invalid_request: appid"));
+        assert!(
+            usage_error(&format!("register {r} --appid wx1 --kind robot")).contains("mini_program, official_account")
+        );
+        assert!(usage_error(&format!("register {r} --appid wx1 --owner")).contains("needs a value"));
+        assert!(usage_error(&format!("register {r} --appid wx1 --open-platform op!")).contains("open_platform"));
+        assert!(usage_error(&format!("register {r} --appid wx1 --web-auth-domain https://x.example/"))
+            .contains("bare host"));
+        assert!(
+            usage_error(&format!("register {r} --appid wx1 --web-auth-domain x.example:8080")).contains("bare host")
+        );
+        assert!(usage_error(&format!("register {r} --appid wx1 --safe-mode --no-safe-mode")).contains("together"));
+        assert!(usage_error(&format!("register {r} wx1")).contains("no operands"));
+        assert!(usage_error("register --appid wx1 --kind website --owner m1").contains("--registry FILE"));
+        assert!(usage_error("unregister wx1").contains("--registry FILE"));
+        assert!(usage_error(&format!("unregister {r}")).contains("operands"));
+        assert!(usage_error(&format!("unregister {r} wx1 --kind website")).contains("--kind is for register only"));
+        assert!(usage_error(&format!("apps {r} --secrets-stdin")).contains("for register only"));
+        assert!(usage_error(&format!("erase {P} --force --table t")).contains("register and unregister only"));
     }
 
     #[test]
