@@ -72,6 +72,16 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rt.block_on(mp_login(&bridge, &app, &code)).unwrap())
     });
 
+    // The part of it that is RS256 signing (an RSA-2048 private-key operation): API Gateway's
+    // JWT authorizer accepts only RSA-signed tokens.
+    let person = shared::ids::PersonId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap();
+    let openid = OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap();
+    c.bench_function("bridge token: RS256 sign (2048-bit)", |b| {
+        b.iter(|| bridge.tokens.issue(&person, &app, &openid, 1_700_000_000).unwrap())
+    });
+    let token = bridge.tokens.issue(&person, &app, &openid, 1_700_000_000).unwrap();
+    c.bench_function("bridge token: RS256 verify", |b| b.iter(|| bridge.tokens.verify(&token, 1_700_000_100).unwrap()));
+
     // The same person seen by a merchant's mini program, then translation with a warm cache.
     let merchant = bridge.registry.app(&AppId::parse("wx2b3c4d5e6f708101").unwrap()).unwrap().clone();
     let person = rt
