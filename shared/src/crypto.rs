@@ -10,6 +10,13 @@ use crate::ids::Secret;
 
 type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 
+/// Compares two secrets (keys, signatures) without leaking where they differ: both are hashed
+/// first, so the timing of `==` says nothing an attacker can steer.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(a) == Sha256::digest(b)
+}
+
 /// Upper bound on encryptedData we accept (WeChat's userinfo payloads are well under 2 KiB).
 pub const MAX_ENCRYPTED_LEN: usize = 16 * 1024;
 

@@ -145,11 +145,9 @@ pub fn param<'a>(q: &'a std::collections::HashMap<String, String>, name: &str) -
 
 /// The bearer credential must be this key (a site, service or admin key).
 pub fn require_key(req: &Request, expected: Option<&crate::ids::Secret>) -> Result<(), Error> {
-    use sha2::{Digest, Sha256};
     let got = bearer(req)?;
     let expected = expected.ok_or(Error::InvalidToken)?;
-    // Compare digests, so the comparison's timing says nothing about the key.
-    if Sha256::digest(got.as_bytes()) == Sha256::digest(expected.expose().as_bytes()) {
+    if crate::crypto::same_secret(got.as_bytes(), expected.expose().as_bytes()) {
         Ok(())
     } else {
         Err(Error::InvalidToken)
@@ -166,9 +164,14 @@ pub fn redirect(location: &str) -> Response {
 }
 
 pub fn html(status: u16, body: String) -> Response {
+    text(status, "text/html; charset=utf-8", body)
+}
+
+/// A body of another type than JSON (an HTML page, WeChat's plain `success`, reply XML).
+pub fn text(status: u16, content_type: &'static str, body: String) -> Response {
     http::Response::builder()
         .status(status)
-        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(http::header::CONTENT_TYPE, content_type)
         .header(http::header::CACHE_CONTROL, "no-store")
         .body(Bytes::from(body))
         .unwrap_or_else(|_| fallback())

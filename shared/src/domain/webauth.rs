@@ -141,7 +141,7 @@ pub async fn create_ticket(b: &Bridge, who: &Verified, req: TicketRequest) -> Re
     let mut attrs = vec![
         ("person", s(view.person.as_str())),
         ("appid", s(ident.appid.as_str())),
-        ("targets", s(targets.iter().map(AppId::as_str).collect::<Vec<_>>().join(","))),
+        ("targets", s(join_targets(&targets))),
         ("scope", s(scope.as_str())),
         ("ttl", Attr::N(b.clock.now_secs() + TICKET_TTL_SECS)),
     ];
@@ -154,6 +154,11 @@ pub async fn create_ticket(b: &Bridge, who: &Verified, req: TicketRequest) -> Re
         ticket,
         expires_in: TICKET_TTL_SECS,
     })
+}
+
+/// How a chain's targets are kept in a ticket or state item (read back by `Chain::from_item`).
+fn join_targets(targets: &[AppId]) -> String {
+    targets.iter().map(AppId::as_str).collect::<Vec<_>>().join(",")
 }
 
 fn live(it: Option<Item>, now_secs: i64) -> Option<Item> {
@@ -186,7 +191,7 @@ impl Chain {
         let state = b.ids.token();
         let mut attrs = vec![
             ("person", s(self.person.as_str())),
-            ("targets", s(self.targets.iter().map(AppId::as_str).collect::<Vec<_>>().join(","))),
+            ("targets", s(join_targets(&self.targets))),
             ("index", Attr::N(index as i64)),
             ("scope", s(self.scope.as_str())),
             ("ttl", Attr::N(b.clock.now_secs() + STATE_TTL_SECS)),

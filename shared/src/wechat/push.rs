@@ -13,8 +13,9 @@ use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use rand::Rng;
+
+use crate::crypto::same_secret;
 use sha1::{Digest, Sha1};
-use sha2::Sha256;
 use std::fmt;
 
 use crate::error::Error;
@@ -56,17 +57,11 @@ pub fn sha1_sorted(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Compares two strings without leaking where they differ: both are hashed first, so the
-/// timing of `==` says nothing an attacker can steer.
-fn digest_eq(a: &str, b: &str) -> bool {
-    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
-}
-
 /// Checks the plain `signature` (token, timestamp, nonce): URL verification and every POST,
 /// safe mode included.
 pub fn verify_signature(token: &Secret, timestamp: &str, nonce: &str, signature: &str) -> Result<(), Error> {
     let expected = sha1_sorted(&[token.expose(), timestamp, nonce]);
-    if digest_eq(&expected, signature) {
+    if same_secret(expected.as_bytes(), signature.as_bytes()) {
         Ok(())
     } else {
         Err(Error::SignatureInvalid)
@@ -82,7 +77,7 @@ pub fn verify_msg_signature(
     msg_signature: &str,
 ) -> Result<(), Error> {
     let expected = sha1_sorted(&[token.expose(), timestamp, nonce, encrypt]);
-    if digest_eq(&expected, msg_signature) {
+    if same_secret(expected.as_bytes(), msg_signature.as_bytes()) {
         Ok(())
     } else {
         Err(Error::SignatureInvalid)
@@ -149,7 +144,7 @@ impl PushCrypto {
             return Err(undecryptable());
         }
         let (msg, receive_id) = rest.split_at(len);
-        if !digest_eq_bytes(receive_id, self.appid.as_bytes()) {
+        if !same_secret(receive_id, self.appid.as_bytes()) {
             return Err(undecryptable());
         }
         String::from_utf8(msg.to_vec()).map_err(|_| undecryptable())
@@ -198,10 +193,6 @@ impl PushCrypto {
         let encrypt = self.encrypt_with_random(reply_xml, random16);
         envelope_xml(token, &encrypt, timestamp, nonce)
     }
-}
-
-fn digest_eq_bytes(a: &[u8], b: &[u8]) -> bool {
-    Sha256::digest(a) == Sha256::digest(b)
 }
 
 /// Strips PKCS#7 padding of 1..=32 bytes, every pad byte checked.
