@@ -5,15 +5,10 @@ use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
 
-use shared::bridge::{Bridge, Settings};
-use shared::domain::assoc::Via;
-use shared::domain::login::mp_login;
-use shared::domain::translate::translate;
+use shared::bridge::Bridge;
 use shared::ids::{AppId, Code, OpenId, Secret, UnionId};
-use shared::ports::{RandomIds, SystemClock};
+use shared::model::Via;
 use shared::registry::{App, Registry};
-use shared::store::memory::MemoryStore;
-use shared::tokens::Tokens;
 use shared::wechat::{QrCode, Session, WeChat, WebGrant};
 use shared::Error;
 
@@ -44,22 +39,11 @@ impl WeChat for OneUser {
 }
 
 fn bridge() -> Bridge {
-    Bridge {
-        store: Arc::new(MemoryStore::new()),
-        wechat: Arc::new(OneUser),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(RandomIds),
-        registry: Arc::new(Registry::from_json(include_str!("../../config/demo-apps.json")).unwrap()),
-        tokens: Tokens::ephemeral("http://bench", 3600).unwrap(),
-        settings: Settings {
-            public_base: "http://bench".into(),
-            open_base: "http://bench".into(),
-            mp_base: "http://bench".into(),
-            link_key: Secret::new("bench-link-key-bench-link-key-0123"),
-            stash_ttl_secs: 600,
-        },
-        translations: Default::default(),
-    }
+    Bridge::builder()
+        .wechat(Arc::new(OneUser))
+        .registry(Registry::from_json(include_str!("../../config/demo-apps.json")).unwrap())
+        .build()
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -67,9 +51,9 @@ fn bench(c: &mut Criterion) {
     let bridge = bridge();
     let app = AppId::parse("wx1a2b3c4d5e6f7001").unwrap();
     let code = Code::parse("benchcode").unwrap();
-    rt.block_on(mp_login(&bridge, &app, &code)).unwrap();
+    rt.block_on(bridge.login().mp_login(&app, &code)).unwrap();
     c.bench_function("returning mini-program login (memory store, in-process WeChat)", |b| {
-        b.iter(|| rt.block_on(mp_login(&bridge, &app, &code)).unwrap())
+        b.iter(|| rt.block_on(bridge.login().mp_login(&app, &code)).unwrap())
     });
 
     // The part of it that is RS256 signing (an RSA-2048 private-key operation): API Gateway's
@@ -77,16 +61,18 @@ fn bench(c: &mut Criterion) {
     let person = shared::ids::PersonId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap();
     let openid = OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap();
     c.bench_function("bridge token: RS256 sign (2048-bit)", |b| {
-        b.iter(|| bridge.tokens.issue(&person, &app, &openid, 1_700_000_000).unwrap())
+        b.iter(|| bridge.tokens().issue(&person, &app, &openid, 1_700_000_000).unwrap())
     });
-    let token = bridge.tokens.issue(&person, &app, &openid, 1_700_000_000).unwrap();
-    c.bench_function("bridge token: RS256 verify", |b| b.iter(|| bridge.tokens.verify(&token, 1_700_000_100).unwrap()));
+    let token = bridge.tokens().issue(&person, &app, &openid, 1_700_000_000).unwrap();
+    c.bench_function("bridge token: RS256 verify", |b| {
+        b.iter(|| bridge.tokens().verify(&token, 1_700_000_100).unwrap())
+    });
 
     // The same person seen by a merchant's mini program, then translation with a warm cache.
-    let merchant = bridge.registry.app(&AppId::parse("wx2b3c4d5e6f708101").unwrap()).unwrap().clone();
+    let merchant = bridge.registry().app(&AppId::parse("wx2b3c4d5e6f708101").unwrap()).unwrap().clone();
     let person = rt
         .block_on(bridge.assoc().login(
-            &bridge.registry.app(&app).unwrap().clone(),
+            &bridge.registry().app(&app).unwrap().clone(),
             &OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap(),
             None,
             Via::Jscode2session,
@@ -97,10 +83,10 @@ fn bench(c: &mut Criterion) {
     let merchant_openid = OpenId::parse("oMerchantOpenid000000000000x").unwrap();
     rt.block_on(bridge.assoc().link(&merchant, &merchant_openid, None, &person, Via::WebAuth)).unwrap();
     let from = OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap();
-    let t = rt.block_on(translate(&bridge, &app, &from, &merchant.appid)).unwrap();
+    let t = rt.block_on(bridge.translator().translate(&app, &from, &merchant.appid)).unwrap();
     assert_eq!(t.openid, merchant_openid.as_str());
     c.bench_function("translate platform -> merchant openid (warm cache, memory store)", |b| {
-        b.iter(|| rt.block_on(translate(&bridge, &app, &from, &merchant.appid)).unwrap())
+        b.iter(|| rt.block_on(bridge.translator().translate(&app, &from, &merchant.appid)).unwrap())
     });
 }
 
@@ -108,14 +94,15 @@ fn bench(c: &mut Criterion) {
 /// signatures, decrypt, parse, de-duplicate, bind (a new follower: person, identity, site user),
 /// reply sealed — everything but the network.
 fn bench_push(c: &mut Criterion) {
-    use shared::domain::keys;
-    use shared::domain::push::{handle, PushAnswer, PushQuery};
-    use shared::store::{item, s, Attr, Write};
+    use shared::domain::push::{PushAnswer, PushQuery};
+    use shared::ids::{SiteId, SiteUserId};
+    use shared::items::scene::Scene;
+    use shared::model::SceneStatus;
     use shared::wechat::push::{sha1_sorted, PushCrypto};
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let bridge = bridge();
-    let pivot = bridge.registry.pivot().unwrap().clone();
+    let pivot = bridge.registry().pivot().unwrap().clone();
     let token = pivot.token.clone().unwrap();
     let crypto = PushCrypto::new(pivot.encoding_aes_key.as_ref().unwrap(), pivot.appid.as_str()).unwrap();
     let mut n = 0u64;
@@ -124,17 +111,17 @@ fn bench_push(c: &mut Criterion) {
             || {
                 n += 1;
                 let scene = format!("{n:032x}");
-                let it = item(
-                    &keys::scene(&scene),
-                    [
-                        ("site", s("demo-site")),
-                        ("user", s(format!("u{n}"))),
-                        ("appid", s(pivot.appid.as_str())),
-                        ("status", s("pending")),
-                        ("expires_at", Attr::N(i64::MAX / 2)),
-                    ],
-                );
-                rt.block_on(bridge.store.write(Write::Put { item: it, cond: vec![] })).unwrap();
+                let pending = Scene {
+                    scene: scene.clone(),
+                    site: SiteId::parse("demo-site").unwrap(),
+                    user: SiteUserId::parse(&format!("u{n}")).unwrap(),
+                    appid: pivot.appid.clone(),
+                    status: SceneStatus::Pending,
+                    expires_at_secs: i64::MAX / 4,
+                    openid: None,
+                    person: None,
+                };
+                rt.block_on(bridge.store().write(pending.create())).unwrap();
                 let xml = format!(
                     "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[oBench{n:022}]]></FromUserName>\
                      <CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
@@ -155,7 +142,7 @@ fn bench_push(c: &mut Criterion) {
                 (q, body)
             },
             |(q, body)| {
-                let answer = rt.block_on(handle(&bridge, &pivot.appid, &q, body.as_bytes())).unwrap();
+                let answer = rt.block_on(bridge.pushes().handle(&pivot.appid, &q, body.as_bytes())).unwrap();
                 assert!(matches!(answer, PushAnswer::Xml(_)));
             },
             criterion::BatchSize::SmallInput,

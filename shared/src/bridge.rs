@@ -1,134 +1,256 @@
-//! Everything a request needs, built once per cold start (Lambda) or once per process
-//! (devstack): the ports, the registry, the token keys and the settings.
+//! The composition root: the ports, the registry, the token keys and the URLs, built once per
+//! cold start (Lambda) or once per process (devstack), and the use cases made from them. A use
+//! case borrows only the ports it needs.
 
 use std::sync::Arc;
 
+use crate::domain::access_token::Broker;
+use crate::domain::admin::Admin;
 use crate::domain::assoc::Assoc;
-use crate::domain::translate::PersonCache;
+use crate::domain::login::Login;
+use crate::domain::push::Pushes;
+use crate::domain::scene::Scenes;
+use crate::domain::sitelink::SiteLinks;
+use crate::domain::translate::{PersonCache, Translator};
+use crate::domain::webauth::WebAuth;
+use crate::domain::Urls;
 use crate::error::Error;
 use crate::ids::Secret;
 use crate::ports::{Clock, Ids, RandomIds, SystemClock};
 use crate::registry::Registry;
+use crate::settings::{self, Mode, Settings, Source};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::MemoryStore;
 use crate::store::Store;
 use crate::tokens::Tokens;
-use crate::wechat::client::{WeChatClient, WeChatConfig};
-use crate::wechat::WeChat;
-
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// The bridge's public origin (the fused domain).
-    pub public_base: String,
-    /// Where users' browsers go for web authorization (`WECHAT_OPEN_BASE`).
-    pub open_base: String,
-    /// Where QR images are shown (`WECHAT_MP_BASE`, `https://mp.weixin.qq.com`).
-    pub mp_base: String,
-    /// Signs follower login links (`WXBRIDGE_LINK_KEY`).
-    pub link_key: Secret,
-    /// How long a mini-program session_key is kept for the two-step userinfo call.
-    pub stash_ttl_secs: i64,
-}
-
-impl Settings {
-    pub fn from_env(link_key: Secret) -> Self {
-        Settings {
-            mp_base: std::env::var("WECHAT_MP_BASE")
-                .unwrap_or_else(|_| "https://mp.weixin.qq.com".into())
-                .trim_end_matches('/')
-                .to_owned(),
-            link_key,
-            public_base: std::env::var("PUBLIC_BASE")
-                .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
-                .trim_end_matches('/')
-                .to_owned(),
-            open_base: std::env::var("WECHAT_OPEN_BASE")
-                .unwrap_or_else(|_| "https://open.weixin.qq.com".into())
-                .trim_end_matches('/')
-                .to_owned(),
-            stash_ttl_secs: std::env::var("WXBRIDGE_STASH_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600),
-        }
-    }
-}
+use crate::wechat::client::WeChatClient;
+use crate::wechat::{NoWeChat, WeChat};
 
 pub struct Bridge {
-    pub store: Arc<dyn Store>,
-    pub wechat: Arc<dyn WeChat>,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn Ids>,
-    pub registry: Arc<Registry>,
-    pub tokens: Tokens,
-    pub settings: Settings,
+    store: Arc<dyn Store>,
+    wechat: Arc<dyn WeChat>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn Ids>,
+    registry: Arc<Registry>,
+    tokens: Tokens,
+    urls: Urls,
+    link_key: Secret,
+    stash_ttl_secs: i64,
     /// Per cold start: which person an (app, openid) is (translation's warm path).
-    pub translations: PersonCache,
+    translations: PersonCache,
 }
 
 impl Bridge {
+    /// A bridge with test defaults for every part not given: the embedded store, no WeChat
+    /// (every call answers `wechat_unavailable`), the system clock, random ids, an empty
+    /// registry, a throwaway signing key and link key, local URLs.
+    pub fn builder() -> BridgeBuilder {
+        BridgeBuilder::default()
+    }
+
+    /// The Lambda configuration: everything [`Settings`] names, secrets fetched in one
+    /// batched SSM call when any lives there.
+    pub async fn from_settings(s: &Settings) -> Result<Self, Error> {
+        let mut b = Bridge::builder()
+            .urls(s.urls.clone())
+            .stash_ttl_secs(s.stash_ttl_secs)
+            .wechat(Arc::new(WeChatClient::new(s.wechat.clone())?));
+        let needs_aws = s.table.is_some() || !s.ssm_names().is_empty();
+        let aws = if needs_aws { Some(aws_config::load_from_env().await) } else { None };
+        let ssm = match &aws {
+            Some(aws) if !s.ssm_names().is_empty() => fetch_ssm(aws, &s.ssm_names()).await?,
+            _ => Default::default(),
+        };
+        let resolve = |src: &Source| -> Result<Option<String>, Error> {
+            Ok(match src {
+                Source::Value(v) => Some(v.expose().to_owned()),
+                Source::Ssm(p) => {
+                    Some(ssm.get(p).cloned().ok_or_else(|| Error::Internal(format!("SSM parameter {p} is missing")))?)
+                }
+                Source::File(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| Error::Internal(format!("cannot read registry {path}: {e}")))?,
+                ),
+                Source::Unset => None,
+            })
+        };
+        if let (Some(table), Some(aws)) = (&s.table, &aws) {
+            b = b.store(Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table.clone())));
+        } else {
+            tracing::warn!("WXBRIDGE_TABLE is not set: using the in-memory store");
+        }
+        let registry = resolve(&s.registry)?
+            .ok_or_else(|| Error::Internal("set WXBRIDGE_REGISTRY, WXBRIDGE_REGISTRY_JSON or its _SSM".into()))?;
+        b = b.registry(Registry::from_json(&registry)?);
+        // Throwaway keys are fine for a local run, never in AWS.
+        match resolve(&s.link_key)? {
+            Some(k) if k.len() >= 32 => b = b.link_key(Secret::new(k)),
+            Some(_) => return Err(Error::Internal("WXBRIDGE_LINK_KEY must be 32 bytes or more".into())),
+            None if s.mode == Mode::Local => {}
+            None => return Err(Error::Internal("set WXBRIDGE_LINK_KEY or WXBRIDGE_LINK_KEY_SSM".into())),
+        }
+        match resolve(&s.signing_keys)? {
+            Some(json) => b = b.tokens(Tokens::from_json(&json, &s.urls.public_base, s.token_ttl_secs)?),
+            None if s.mode == Mode::Local => {
+                tracing::warn!("WXBRIDGE_SIGNING_KEYS is not set: signing with a throwaway key");
+                b = b.tokens(Tokens::ephemeral(&s.urls.public_base, s.token_ttl_secs)?);
+            }
+            None => return Err(Error::Internal("set WXBRIDGE_SIGNING_KEYS or WXBRIDGE_SIGNING_KEYS_SSM".into())),
+        }
+        b.build()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+    pub fn urls(&self) -> &Urls {
+        &self.urls
+    }
+
     pub fn assoc(&self) -> Assoc<'_> {
         Assoc { store: &*self.store, clock: &*self.clock, ids: &*self.ids }
     }
+    pub fn login(&self) -> Login<'_> {
+        Login {
+            assoc: self.assoc(),
+            wechat: &*self.wechat,
+            apps: &self.registry,
+            tokens: &self.tokens,
+            stash_ttl_secs: self.stash_ttl_secs,
+        }
+    }
+    pub fn webauth(&self) -> WebAuth<'_> {
+        WebAuth { assoc: self.assoc(), wechat: &*self.wechat, apps: &self.registry, urls: &self.urls }
+    }
+    pub fn broker(&self) -> Broker<'_> {
+        Broker { store: &*self.store, wechat: &*self.wechat, clock: &*self.clock, ids: &*self.ids }
+    }
+    pub fn scenes(&self) -> Scenes<'_> {
+        Scenes {
+            assoc: self.assoc(),
+            wechat: &*self.wechat,
+            broker: self.broker(),
+            apps: &self.registry,
+            urls: &self.urls,
+        }
+    }
+    pub fn site_links(&self) -> SiteLinks<'_> {
+        SiteLinks { assoc: self.assoc(), apps: &self.registry, link_key: &self.link_key, urls: &self.urls }
+    }
+    pub fn pushes(&self) -> Pushes<'_> {
+        Pushes { apps: &self.registry, scenes: self.scenes(), links: self.site_links() }
+    }
+    pub fn translator(&self) -> Translator<'_> {
+        Translator { assoc: self.assoc(), apps: &self.registry, cache: &self.translations }
+    }
+    pub fn admin(&self) -> Admin<'_> {
+        Admin { assoc: self.assoc(), apps: &self.registry, cache: Some(&self.translations) }
+    }
+}
 
-    /// The Lambda configuration: DynamoDB (`WXBRIDGE_TABLE`) or, without it, the embedded
-    /// store; the registry and keys from the environment or SSM Parameter Store.
-    pub async fn from_env() -> Result<Self, Error> {
-        let aws = aws_config::load_from_env().await;
-        let ssm = aws_sdk_ssm::Client::new(&aws);
-        let store: Arc<dyn Store> = match std::env::var("WXBRIDGE_TABLE") {
-            Ok(table) => Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
-            Err(_) => {
-                tracing::warn!("WXBRIDGE_TABLE is not set: using the in-memory store");
-                Arc::new(MemoryStore::new())
-            }
-        };
-        let registry = match setting("WXBRIDGE_REGISTRY_JSON", &ssm).await? {
-            Some(json) => Registry::from_json(&json)?,
-            None => Registry::from_env()?,
-        };
-        // Without a table this is a local run: throwaway keys are fine there, never in AWS.
-        let local = std::env::var("WXBRIDGE_TABLE").is_err();
-        let link_key = match setting("WXBRIDGE_LINK_KEY", &ssm).await? {
-            Some(k) if k.len() >= 32 => Secret::new(k),
-            Some(_) => return Err(Error::Internal("WXBRIDGE_LINK_KEY must be 32 bytes or more".into())),
-            None if local => Secret::new(hex::encode(rand::random::<[u8; 32]>())),
-            None => return Err(Error::Internal("set WXBRIDGE_LINK_KEY or WXBRIDGE_LINK_KEY_SSM".into())),
-        };
-        let settings = Settings::from_env(link_key);
-        let tokens = match setting("WXBRIDGE_SIGNING_KEYS", &ssm).await? {
-            Some(json) => Tokens::from_json(&json, &settings.public_base, token_ttl())?,
-            None if local => {
-                tracing::warn!("WXBRIDGE_SIGNING_KEYS is not set: signing with a throwaway key");
-                Tokens::ephemeral(&settings.public_base, token_ttl())?
-            }
-            None => return Err(Error::Internal("set WXBRIDGE_SIGNING_KEYS or WXBRIDGE_SIGNING_KEYS_SSM".into())),
+/// The decrypted values of SSM parameters, read in one call.
+async fn fetch_ssm(
+    aws: &aws_config::SdkConfig,
+    names: &[&str],
+) -> Result<std::collections::HashMap<String, String>, Error> {
+    let ssm = aws_sdk_ssm::Client::new(aws);
+    let out = ssm
+        .get_parameters()
+        .set_names(Some(names.iter().map(|n| (*n).to_owned()).collect()))
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| Error::Internal(format!("SSM GetParameters: {}", aws_sdk_ssm::error::DisplayErrorContext(&e))))?;
+    if let Some(missing) = out.invalid_parameters().first() {
+        return Err(Error::Internal(format!("SSM parameter {missing} is missing")));
+    }
+    Ok(out.parameters().iter().filter_map(|p| Some((p.name()?.to_owned(), p.value()?.to_owned()))).collect())
+}
+
+#[derive(Default)]
+pub struct BridgeBuilder {
+    store: Option<Arc<dyn Store>>,
+    wechat: Option<Arc<dyn WeChat>>,
+    clock: Option<Arc<dyn Clock>>,
+    ids: Option<Arc<dyn Ids>>,
+    registry: Option<Registry>,
+    tokens: Option<Tokens>,
+    urls: Option<Urls>,
+    link_key: Option<Secret>,
+    stash_ttl_secs: Option<i64>,
+}
+
+impl BridgeBuilder {
+    pub fn store(mut self, s: Arc<dyn Store>) -> Self {
+        self.store = Some(s);
+        self
+    }
+    pub fn wechat(mut self, w: Arc<dyn WeChat>) -> Self {
+        self.wechat = Some(w);
+        self
+    }
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = Some(c);
+        self
+    }
+    pub fn ids(mut self, i: Arc<dyn Ids>) -> Self {
+        self.ids = Some(i);
+        self
+    }
+    pub fn registry(mut self, r: Registry) -> Self {
+        self.registry = Some(r);
+        self
+    }
+    pub fn tokens(mut self, t: Tokens) -> Self {
+        self.tokens = Some(t);
+        self
+    }
+    pub fn urls(mut self, u: Urls) -> Self {
+        self.urls = Some(u);
+        self
+    }
+    pub fn link_key(mut self, k: Secret) -> Self {
+        self.link_key = Some(k);
+        self
+    }
+    pub fn stash_ttl_secs(mut self, secs: i64) -> Self {
+        self.stash_ttl_secs = Some(secs);
+        self
+    }
+
+    pub fn build(self) -> Result<Bridge, Error> {
+        let urls = self.urls.unwrap_or_else(|| Urls {
+            public_base: settings::DEFAULT_PUBLIC_BASE.into(),
+            open_base: settings::DEFAULT_PUBLIC_BASE.into(),
+            mp_base: settings::DEFAULT_PUBLIC_BASE.into(),
+        });
+        let tokens = match self.tokens {
+            Some(t) => t,
+            None => Tokens::ephemeral(&urls.public_base, settings::DEFAULT_TOKEN_TTL_SECS)?,
         };
         Ok(Bridge {
-            store,
-            wechat: Arc::new(WeChatClient::new(WeChatConfig::from_env())?),
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
-            registry: Arc::new(registry),
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            wechat: self.wechat.unwrap_or_else(|| Arc::new(NoWeChat)),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),
+            registry: Arc::new(match self.registry {
+                Some(r) => r,
+                None => Registry::from_json(r#"{"apps": []}"#)?,
+            }),
             tokens,
-            settings,
+            urls,
+            link_key: self.link_key.unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>()))),
+            stash_ttl_secs: self.stash_ttl_secs.unwrap_or(settings::DEFAULT_STASH_TTL_SECS),
             translations: PersonCache::default(),
         })
     }
-}
-
-/// A setting from the variable `name`, else from the SSM parameter (decrypted) that the
-/// variable `<name>_SSM` names — how secrets reach a Lambda without sitting in its config.
-async fn setting(name: &str, ssm: &aws_sdk_ssm::Client) -> Result<Option<String>, Error> {
-    if let Ok(v) = std::env::var(name) {
-        return Ok(Some(v));
-    }
-    let Ok(param) = std::env::var(format!("{name}_SSM")) else {
-        return Ok(None);
-    };
-    let out = ssm.get_parameter().name(&param).with_decryption(true).send().await.map_err(|e| {
-        Error::Internal(format!("SSM parameter {param}: {}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
-    })?;
-    Ok(out.parameter.and_then(|p| p.value))
-}
-
-pub fn token_ttl() -> i64 {
-    std::env::var("WXBRIDGE_TOKEN_TTL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3600)
 }

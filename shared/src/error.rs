@@ -13,7 +13,7 @@ pub enum Error {
     RouteNotFound,
     /// With the methods the path does serve (the `Allow` header).
     #[error("method not allowed")]
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     #[error("the appid is not registered for this route")]
     UnknownApp,
     #[error("WeChat says the code is invalid or expired")]

@@ -1,5 +1,5 @@
 //! HTTP at the edge: body limits, JSON in and out, bearer credentials, and the one place
-//! where an [`Error`] becomes an RFC 9457 problem+json response.
+//! where an [`Error`] becomes an RFC 9457 problem+json response. Routing is in `routes`.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -88,7 +88,7 @@ pub fn problem(err: &Error) -> Response {
         b = b.header(http::header::WWW_AUTHENTICATE, "Bearer");
     }
     if let Error::MethodNotAllowed(allow) = err {
-        b = b.header(http::header::ALLOW, *allow);
+        b = b.header(http::header::ALLOW, allow.as_str());
     }
     b.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).unwrap_or_else(|_| fallback())
 }
@@ -119,8 +119,8 @@ pub fn finish(result: Result<Response, Error>) -> Response {
 }
 
 /// The request id API Gateway gave (or one made up), for the log span.
-pub fn request_id(req: &Request) -> String {
-    req.headers()
+pub fn request_id(headers: &http::HeaderMap) -> String {
+    headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(64).collect())
@@ -179,31 +179,6 @@ pub fn text(status: u16, content_type: &'static str, body: String) -> Response {
 
 pub fn no_content() -> Response {
     http::Response::builder().status(204).body(Bytes::new()).unwrap_or_else(|_| fallback())
-}
-
-/// The path's segments after a prefix: `/v1/persons/x/y` with `/v1/persons/` → `["x", "y"]`.
-pub fn segments<'a>(path: &'a str, prefix: &str) -> Option<Vec<&'a str>> {
-    let rest = path.strip_prefix(prefix)?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    (!parts.iter().any(|p| p.is_empty())).then_some(parts)
-}
-
-/// Runs one request inside a log span (function, request id, method, path — no query
-/// string, no body) and renders its outcome.
-pub async fn serve<F, Fut>(function: &'static str, req: Request, f: F) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Result<Response, Error>>,
-{
-    use tracing::Instrument;
-    let span = tracing::info_span!(
-        "request",
-        function,
-        request_id = %request_id(&req),
-        method = %req.method(),
-        path = req.uri().path()
-    );
-    async move { finish(f(req).await) }.instrument(span).await
 }
 
 #[cfg(test)]

@@ -72,11 +72,37 @@ id_type!(
     wechat_id_ok
 );
 id_type!(
+    /// A merchant: a tenant of the platform, owner of its apps.
+    MerchantId,
+    "merchant",
+    wechat_id_ok
+);
+id_type!(
+    /// A website whose own accounts are linked as identities (`site:<site_id>`).
+    SiteId,
+    "site_id",
+    wechat_id_ok
+);
+id_type!(
+    /// A website's own user id: chosen by the site, never a WeChat id.
+    SiteUserId,
+    "site_user_id",
+    wechat_id_ok
+);
+id_type!(
     /// A wxbridge person: a UUIDv7, so ids sort by creation time.
     PersonId,
     "person_id",
     |s| uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 );
+
+impl SiteUserId {
+    /// The site user as the identity it is filed under (`site:<site_id>`, this id): identities
+    /// of every app keep their per-app user id in the same slot.
+    pub fn as_openid(&self) -> OpenId {
+        OpenId(self.0.clone())
+    }
+}
 
 impl PersonId {
     pub fn from_uuid(u: uuid::Uuid) -> Self {

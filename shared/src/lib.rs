@@ -7,11 +7,15 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod items;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;
+pub mod model;
 pub mod ports;
 pub mod registry;
+pub mod routes;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

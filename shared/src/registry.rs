@@ -1,65 +1,77 @@
 //! The app registry: every WeChat app the bridge serves, who owns it, and its secrets.
 //! Loaded once per cold start; the same JSON shape as the simulator's `/sim/apps`.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::error::Error;
-use crate::ids::{AppId, OpenPlatformId, Secret};
+use crate::ids::{AppId, OpenPlatformId, Secret, SiteId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppKind {
-    MiniProgram,
-    OfficialAccount,
-    MobileApp,
-    Website,
-    /// A website's own user accounts (`site:<site_id>`), linked as identities.
-    Site,
-}
-
-impl AppKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppKind::MiniProgram => "mini_program",
-            AppKind::OfficialAccount => "official_account",
-            AppKind::MobileApp => "mobile_app",
-            AppKind::Website => "website",
-            AppKind::Site => "site",
-        }
-    }
-}
+pub use crate::model::{AppKind, Owner, Role};
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "RawApp")]
 pub struct App {
     pub appid: AppId,
-    #[serde(default)]
     pub name: String,
     pub kind: AppKind,
-    #[serde(default)]
-    pub role: String,
-    /// `platform` or a merchant id.
-    pub owner: String,
-    #[serde(default)]
+    pub role: Role,
+    pub owner: Owner,
     pub open_platform: Option<OpenPlatformId>,
     pub secret: Secret,
-    #[serde(default)]
     pub token: Option<Secret>,
-    #[serde(default)]
     pub encoding_aes_key: Option<Secret>,
-    #[serde(default)]
     pub safe_mode: bool,
+}
+
+/// An app as the registry file spells it: the role may be left out.
+#[derive(Deserialize)]
+struct RawApp {
+    appid: AppId,
+    #[serde(default)]
+    name: String,
+    kind: AppKind,
+    #[serde(default)]
+    role: Option<Role>,
+    owner: Owner,
+    #[serde(default)]
+    open_platform: Option<OpenPlatformId>,
+    secret: Secret,
+    #[serde(default)]
+    token: Option<Secret>,
+    #[serde(default)]
+    encoding_aes_key: Option<Secret>,
+    #[serde(default)]
+    safe_mode: bool,
+}
+
+impl TryFrom<RawApp> for App {
+    type Error = String;
+    fn try_from(r: RawApp) -> Result<Self, String> {
+        Ok(App {
+            role: r.role.unwrap_or_else(|| Role::default_for(r.kind, &r.owner)),
+            appid: r.appid,
+            name: r.name,
+            kind: r.kind,
+            owner: r.owner,
+            open_platform: r.open_platform,
+            secret: r.secret,
+            token: r.token,
+            encoding_aes_key: r.encoding_aes_key,
+            safe_mode: r.safe_mode,
+        })
+    }
 }
 
 impl App {
     pub fn is_pivot(&self) -> bool {
-        self.role == "pivot_oa"
+        self.role == Role::PivotOa
     }
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Site {
-    pub site_id: String,
+    pub site_id: SiteId,
     pub api_key: Secret,
     /// Where a follower's signed login link points (the site's page that logs them in and
     /// calls `POST /v1/site/bind`).
@@ -72,10 +84,10 @@ impl Site {
     pub fn as_app(&self) -> Result<App, Error> {
         Ok(App {
             appid: AppId::parse(&format!("site:{}", self.site_id))?,
-            name: self.site_id.clone(),
+            name: self.site_id.to_string(),
             kind: AppKind::Site,
-            role: "site".into(),
-            owner: format!("site:{}", self.site_id),
+            role: Role::Site,
+            owner: Owner::Site(self.site_id.clone()),
             open_platform: None,
             secret: Secret::new(""),
             token: None,
@@ -178,6 +190,10 @@ impl Registry {
     }
 
     /// The site whose API key the request carries.
+    pub fn site(&self, site: &SiteId) -> Option<&Site> {
+        self.sites.iter().find(|s| &s.site_id == site)
+    }
+
     pub fn site_by_key(&self, key: &str) -> Option<&Site> {
         self.sites.iter().find(|s| crate::crypto::same_secret(key.as_bytes(), s.api_key.expose().as_bytes()))
     }
@@ -194,7 +210,7 @@ mod tests {
         let r = Registry::from_json(DEMO).unwrap();
         let p = r.pivot().unwrap();
         assert_eq!(p.kind, AppKind::OfficialAccount);
-        assert!(r.apps().any(|a| a.role == "merchant_mp"));
+        assert!(r.apps().any(|a| a.role == Role::MerchantMp));
         assert_eq!(r.sites.len(), 1);
     }
 

@@ -179,7 +179,7 @@ impl Env {
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.stack.bridge.store
+        self.stack.bridge.store()
     }
 }
 

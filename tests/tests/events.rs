@@ -2,7 +2,6 @@
 //! parses it in Lambda, reaches its function's routes, and gets a contract answer (never a
 //! 5xx, never a route miss). The authorizer event parses as the authorizer reads it.
 
-use bytes::Bytes;
 use std::path::PathBuf;
 use wxbridge_e2e::*;
 
@@ -35,17 +34,17 @@ async fn sample_events_reach_their_functions() {
             continue;
         }
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|err| panic!("{name}: {err}"));
-        let (parts, body) = req.into_parts();
-        let body = match body {
-            lambda_http::Body::Empty => Bytes::new(),
-            lambda_http::Body::Text(t) => Bytes::from(t),
-            lambda_http::Body::Binary(b) => Bytes::from(b),
-            _ => Bytes::new(),
-        };
-        let req = http::Request::from_parts(parts, body);
         let function = path.parent().unwrap().file_name().unwrap().to_str().unwrap().to_owned();
-        let handler = devstack::function_for(req.uri().path()).unwrap_or_else(|| panic!("{name}: no function"));
-        let resp = handler(e.stack.bridge.clone(), req).await;
+        // The function's own router, as shared::lambda serves it in Lambda.
+        let routes = devstack::functions()
+            .into_iter()
+            .find(|r| r.function() == function)
+            .unwrap_or_else(|| panic!("{name}: no function {function}"));
+        let app = shared::routes::service([routes.into_router()], e.stack.bridge.clone());
+        let resp = tower::ServiceExt::oneshot(app, req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let resp = http::Response::from_parts(parts, body);
         let status = resp.status().as_u16();
         assert!(status < 500, "{name} ({function}): {status} {:?}", resp.body());
         let body = String::from_utf8_lossy(resp.body()).to_string();

@@ -1,14 +1,14 @@
 //! Mini-program login end to end: simulated user → mp-login → store → simulator.
 
 use serde_json::json;
-use shared::domain::keys;
 use shared::ids::{AppId, OpenId};
+use shared::items::{identity, stash};
 use shared::store::ItemExt;
 use std::time::Instant;
 use wxbridge_e2e::*;
 
 async fn identity_exists(e: &Env, appid: &str, openid: &str) -> bool {
-    let key = keys::identity(&AppId::parse(appid).unwrap(), &OpenId::parse(openid).unwrap());
+    let key = identity::key(&AppId::parse(appid).unwrap(), &OpenId::parse(openid).unwrap());
     e.store().get(&key).await.unwrap().is_some()
 }
 
@@ -122,7 +122,7 @@ both_stores!(malformed_requests_change_nothing, |kind| async move {
     assert_eq!(e.calls("/sns/jscode2session").await, 0, "nothing reached WeChat");
     e.get("/v1/mp/login", None).await.expect_problem(405, "method_not_allowed");
     let put = e.http.put(e.url("/v1/me")).send().await.unwrap();
-    assert_eq!((put.status().as_u16(), put.headers()["allow"].to_str().unwrap()), (405, "GET"));
+    assert_eq!((put.status().as_u16(), put.headers()["allow"].to_str().unwrap()), (405, "GET,HEAD"));
     // An array in place of the object is not read by position.
     let code = e.wx_login("erin", PLATFORM_MP).await;
     e.post("/v1/mp/login", &json!([PLATFORM_MP, code]), None).await.expect_problem(400, "invalid_request");
@@ -233,7 +233,7 @@ both_stores!(hostile_encrypted_data_is_refused_and_changes_nothing, |kind| async
     let (openid, _) = e.truth("jack", PLATFORM_MP).await;
     let data = e.wx_userinfo("jack", PLATFORM_MP).await;
     let unchanged = |e: &Env| {
-        let key = keys::identity(&AppId::parse(PLATFORM_MP).unwrap(), &OpenId::parse(&openid).unwrap());
+        let key = identity::key(&AppId::parse(PLATFORM_MP).unwrap(), &OpenId::parse(&openid).unwrap());
         let store = e.store().clone();
         async move { store.get(&key).await.unwrap().unwrap().s("unionid").is_none() }
     };
@@ -256,7 +256,7 @@ both_stores!(hostile_encrypted_data_is_refused_and_changes_nothing, |kind| async
     // Data sealed with this session but made for another app (watermark) or another user.
     let stash = e
         .store()
-        .get(&keys::stash(&AppId::parse(PLATFORM_MP).unwrap(), &OpenId::parse(&openid).unwrap()))
+        .get(&stash::key(&AppId::parse(PLATFORM_MP).unwrap(), &OpenId::parse(&openid).unwrap()))
         .await
         .unwrap()
         .unwrap();

@@ -94,7 +94,7 @@ both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async mov
     let (wes, _) = e.truth("wes", PIVOT_OA).await;
     let ident = e
         .store()
-        .get(&shared::domain::keys::identity(
+        .get(&shared::items::identity::key(
             &shared::ids::AppId::parse(PIVOT_OA).unwrap(),
             &shared::ids::OpenId::parse(&wes).unwrap(),
         ))

@@ -3,27 +3,22 @@
 
 use std::sync::Arc;
 
-use shared::domain::webauth::{self, Finish};
-use shared::http::{html, param, query, redirect, serve, Request, Response};
+use shared::domain::webauth::Finish;
+use shared::http::{html, param, query, redirect, Request, Response};
+use shared::routes::Routes;
 use shared::{Bridge, Error};
 
-pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
-    serve("auth-callback", req, |req| route(b, req)).await
+pub fn routes() -> Routes {
+    Routes::new("auth-callback").get("/v1/auth/callback", callback)
 }
 
-async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/v1/auth/callback") => {
-            let q = query(&req);
-            let state = param(&q, "state")?;
-            Ok(match webauth::callback(&b, q.get("code").map(String::as_str), state).await? {
-                Finish::Redirect(to) => redirect(&to),
-                Finish::Page { linked } => html(200, page(linked)),
-            })
-        }
-        (_, "/v1/auth/callback") => Err(Error::MethodNotAllowed("GET")),
-        _ => Err(Error::RouteNotFound),
-    }
+async fn callback(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let q = query(&req);
+    let state = param(&q, "state")?;
+    Ok(match b.webauth().callback(q.get("code").map(String::as_str), state).await? {
+        Finish::Redirect(to) => redirect(&to),
+        Finish::Page { linked } => html(200, page(linked)),
+    })
 }
 
 /// Shown in the web-view when the mini program gave no return URL.

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run("auth-callback", auth_callback::handle).await
+    shared::lambda::run(auth_callback::routes()).await
 }

@@ -2,21 +2,15 @@
 
 use std::sync::Arc;
 
-use shared::domain::webauth;
-use shared::http::{param, query, redirect, serve, Request, Response};
+use shared::http::{param, query, redirect, Request, Response};
+use shared::routes::Routes;
 use shared::{Bridge, Error};
 
-pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
-    serve("auth-start", req, |req| route(b, req)).await
+pub fn routes() -> Routes {
+    Routes::new("auth-start").get("/v1/auth/start", start)
 }
 
-async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/v1/auth/start") => {
-            let q = query(&req);
-            Ok(redirect(&webauth::start(&b, param(&q, "ticket")?).await?))
-        }
-        (_, "/v1/auth/start") => Err(Error::MethodNotAllowed("GET")),
-        _ => Err(Error::RouteNotFound),
-    }
+async fn start(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let q = query(&req);
+    Ok(redirect(&b.webauth().start(param(&q, "ticket")?).await?))
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run("auth-start", auth_start::handle).await
+    shared::lambda::run(auth_start::routes()).await
 }

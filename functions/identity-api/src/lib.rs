@@ -3,43 +3,47 @@
 
 use std::sync::Arc;
 
-use shared::domain::admin;
-use shared::http::{json, no_content, require_key, segments, serve, Request, Response};
+use shared::http::{json, no_content, require_key, Request, Response};
 use shared::ids::{AppId, OpenId, PersonId};
+use shared::routes::{path_param, Routes};
 use shared::{Bridge, Error};
 
-pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
-    serve("identity-api", req, |req| route(b, req)).await
+pub fn routes() -> Routes {
+    Routes::new("identity-api")
+        .get("/v1/persons/{person_id}", person)
+        .delete("/v1/persons/{person_id}", erase)
+        .get("/v1/identities/{appid}/{openid}", identity)
+        .delete("/v1/persons/{person_id}/identities/{appid}/{openid}", unlink)
 }
 
-async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    let path = req.uri().path().to_owned();
-    let method = req.method().as_str().to_owned();
-    if !path.starts_with("/v1/persons/") && !path.starts_with("/v1/identities/") {
-        return Err(Error::RouteNotFound);
-    }
-    require_key(&req, b.registry.credentials.admin.as_ref())?;
-    if let Some(s) = segments(&path, "/v1/identities/") {
-        let [appid, openid] = s[..] else { return Err(Error::RouteNotFound) };
-        let (appid, openid) = (AppId::parse(appid)?, OpenId::parse(openid)?);
-        return match method.as_str() {
-            "GET" => Ok(json(200, &admin::identity(&b, &appid, &openid).await?)),
-            _ => Err(Error::MethodNotAllowed("GET")),
-        };
-    }
-    let s = segments(&path, "/v1/persons/").ok_or(Error::RouteNotFound)?;
-    match (method.as_str(), &s[..]) {
-        ("GET", [person]) => Ok(json(200, &admin::person(&b, &PersonId::parse(person)?).await?)),
-        ("DELETE", [person]) => {
-            admin::erase(&b, &PersonId::parse(person)?).await?;
-            Ok(no_content())
-        }
-        ("DELETE", [person, "identities", appid, openid]) => {
-            admin::unlink(&b, &PersonId::parse(person)?, &AppId::parse(appid)?, &OpenId::parse(openid)?).await?;
-            Ok(no_content())
-        }
-        (_, [_]) => Err(Error::MethodNotAllowed("GET, DELETE")),
-        (_, [_, "identities", _, _]) => Err(Error::MethodNotAllowed("DELETE")),
-        _ => Err(Error::RouteNotFound),
-    }
+fn admin(b: &Bridge, req: &Request) -> Result<(), Error> {
+    require_key(req, b.registry().credentials.admin.as_ref())
+}
+
+async fn person(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req)?;
+    let person = PersonId::parse(path_param(&req, "person_id")?)?;
+    Ok(json(200, &b.admin().person(&person).await?))
+}
+
+async fn erase(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req)?;
+    b.admin().erase(&PersonId::parse(path_param(&req, "person_id")?)?).await?;
+    Ok(no_content())
+}
+
+async fn identity(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req)?;
+    let appid = AppId::parse(path_param(&req, "appid")?)?;
+    let openid = OpenId::parse(path_param(&req, "openid")?)?;
+    Ok(json(200, &b.admin().identity(&appid, &openid).await?))
+}
+
+async fn unlink(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req)?;
+    let person = PersonId::parse(path_param(&req, "person_id")?)?;
+    let appid = AppId::parse(path_param(&req, "appid")?)?;
+    let openid = OpenId::parse(path_param(&req, "openid")?)?;
+    b.admin().unlink(&person, &appid, &openid).await?;
+    Ok(no_content())
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run("identity-api", identity_api::handle).await
+    shared::lambda::run(identity_api::routes()).await
 }

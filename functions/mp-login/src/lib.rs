@@ -5,9 +5,10 @@
 use serde::Deserialize;
 use std::sync::Arc;
 
-use shared::domain::{login, webauth};
-use shared::http::{bearer, json, json_body, serve, Request, Response};
+use shared::domain::webauth::TicketRequest;
+use shared::http::{bearer, json, json_body, Request, Response};
 use shared::ids::{AppId, Code};
+use shared::routes::Routes;
 use shared::tokens::Verified;
 use shared::{Bridge, Error};
 
@@ -24,6 +25,48 @@ struct UserinfoBody {
     iv: String,
 }
 
+pub fn routes() -> Routes {
+    Routes::new("mp-login")
+        .post("/v1/mp/login", login)
+        .post("/v1/open/login", open_login)
+        .post("/v1/mp/userinfo", userinfo)
+        .post("/v1/auth/tickets", tickets)
+        .get("/v1/me", me)
+        .get("/.well-known/jwks.json", jwks)
+        .get("/.well-known/openid-configuration", discovery)
+}
+
+fn caller(b: &Bridge, req: &Request) -> Result<Verified, Error> {
+    b.tokens().verify(bearer(req)?, b.clock().now_secs())
+}
+
+async fn login(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let body: LoginBody = json_body(&req)?;
+    Ok(json(200, &b.login().mp_login(&body.appid, &body.code).await?))
+}
+
+async fn open_login(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let body: LoginBody = json_body(&req)?;
+    Ok(json(200, &b.login().open_login(&body.appid, &body.code).await?))
+}
+
+async fn userinfo(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let who = caller(&b, &req)?;
+    let body: UserinfoBody = json_body(&req)?;
+    Ok(json(200, &b.login().mp_userinfo(&who, &body.encrypted_data, &body.iv).await?))
+}
+
+async fn tickets(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let who = caller(&b, &req)?;
+    let body: TicketRequest = if req.body().is_empty() { Default::default() } else { json_body(&req)? };
+    Ok(json(201, &b.webauth().create_ticket(&who, body).await?))
+}
+
+async fn me(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let who = caller(&b, &req)?;
+    Ok(json(200, &b.login().me(&who).await?))
+}
+
 /// Public keys change only by rotation (old keys stay published until their tokens expire):
 /// verifiers may cache them a few minutes.
 fn cacheable(mut r: Response) -> Response {
@@ -31,47 +74,10 @@ fn cacheable(mut r: Response) -> Response {
     r
 }
 
-pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
-    serve("mp-login", req, |req| route(b, req)).await
+async fn jwks(b: Arc<Bridge>, _: Request) -> Result<Response, Error> {
+    Ok(cacheable(json(200, &b.tokens().jwks())))
 }
 
-fn caller(b: &Bridge, req: &Request) -> Result<Verified, Error> {
-    b.tokens.verify(bearer(req)?, b.clock.now_secs())
-}
-
-async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("POST", "/v1/mp/login") => {
-            let body: LoginBody = json_body(&req)?;
-            Ok(json(200, &login::mp_login(&b, &body.appid, &body.code).await?))
-        }
-        ("POST", "/v1/open/login") => {
-            let body: LoginBody = json_body(&req)?;
-            Ok(json(200, &login::open_login(&b, &body.appid, &body.code).await?))
-        }
-        ("POST", "/v1/mp/userinfo") => {
-            let who = caller(&b, &req)?;
-            let body: UserinfoBody = json_body(&req)?;
-            Ok(json(200, &login::mp_userinfo(&b, &who, &body.encrypted_data, &body.iv).await?))
-        }
-        ("POST", "/v1/auth/tickets") => {
-            let who = caller(&b, &req)?;
-            let body: webauth::TicketRequest =
-                if req.body().is_empty() { Default::default() } else { json_body(&req)? };
-            Ok(json(201, &webauth::create_ticket(&b, &who, body).await?))
-        }
-        ("GET", "/.well-known/jwks.json") => Ok(cacheable(json(200, &b.tokens.jwks()))),
-        ("GET", "/.well-known/openid-configuration") => Ok(cacheable(json(200, &b.tokens.discovery()))),
-        ("GET", "/v1/me") => {
-            let who = caller(&b, &req)?;
-            Ok(json(200, &login::me(&b, &who).await?))
-        }
-        (_, "/v1/mp/login" | "/v1/mp/userinfo" | "/v1/auth/tickets" | "/v1/open/login") => {
-            Err(Error::MethodNotAllowed("POST"))
-        }
-        (_, "/v1/me" | "/.well-known/jwks.json" | "/.well-known/openid-configuration") => {
-            Err(Error::MethodNotAllowed("GET"))
-        }
-        _ => Err(Error::RouteNotFound),
-    }
+async fn discovery(b: Arc<Bridge>, _: Request) -> Result<Response, Error> {
+    Ok(cacheable(json(200, &b.tokens().discovery())))
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run("mp-login", mp_login::handle).await
+    shared::lambda::run(mp_login::routes()).await
 }

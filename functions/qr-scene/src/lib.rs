@@ -2,37 +2,27 @@
 
 use std::sync::Arc;
 
-use shared::domain::scene;
-use shared::http::{bearer, json, json_body, segments, serve, Request, Response};
+use shared::domain::scene::SceneRequest;
+use shared::http::{bearer, json, json_body, Request, Response};
 use shared::registry::Site;
+use shared::routes::{path_param, Routes};
 use shared::{Bridge, Error};
 
-pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
-    serve("qr-scene", req, |req| route(b, req)).await
+pub fn routes() -> Routes {
+    Routes::new("qr-scene").post("/v1/qr/scenes", create).get("/v1/qr/scenes/{scene}", status)
 }
 
 fn site<'a>(b: &'a Bridge, req: &Request) -> Result<&'a Site, Error> {
-    b.registry.site_by_key(bearer(req)?).ok_or(Error::InvalidToken)
+    b.registry().site_by_key(bearer(req)?).ok_or(Error::InvalidToken)
 }
 
-async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    let path = req.uri().path();
-    match (req.method().as_str(), path) {
-        ("POST", "/v1/qr/scenes") => {
-            let site = site(&b, &req)?;
-            let body: scene::SceneRequest = json_body(&req)?;
-            Ok(json(201, &scene::create(&b, site, body).await?))
-        }
-        (_, "/v1/qr/scenes") => Err(Error::MethodNotAllowed("POST")),
-        (method, _) => {
-            let [id] = segments(path, "/v1/qr/scenes/").ok_or(Error::RouteNotFound)?[..] else {
-                return Err(Error::RouteNotFound);
-            };
-            if method != "GET" {
-                return Err(Error::MethodNotAllowed("GET"));
-            }
-            let site = site(&b, &req)?;
-            Ok(json(200, &scene::status(&b, site, id).await?))
-        }
-    }
+async fn create(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let site = site(&b, &req)?;
+    let body: SceneRequest = json_body(&req)?;
+    Ok(json(201, &b.scenes().create(site, body).await?))
+}
+
+async fn status(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let site = site(&b, &req)?;
+    Ok(json(200, &b.scenes().status(site, path_param(&req, "scene")?).await?))
 }

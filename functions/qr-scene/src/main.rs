@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run("qr-scene", qr_scene::handle).await
+    shared::lambda::run(qr_scene::routes()).await
 }

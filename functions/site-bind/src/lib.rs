@@ -2,22 +2,17 @@
 
 use std::sync::Arc;
 
-use shared::domain::sitelink;
-use shared::http::{bearer, json, json_body, serve, Request, Response};
+use shared::domain::sitelink::BindRequest;
+use shared::http::{bearer, json, json_body, Request, Response};
+use shared::routes::Routes;
 use shared::{Bridge, Error};
 
-pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
-    serve("site-bind", req, |req| route(b, req)).await
+pub fn routes() -> Routes {
+    Routes::new("site-bind").post("/v1/site/bind", bind)
 }
 
-async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("POST", "/v1/site/bind") => {
-            let site = b.registry.site_by_key(bearer(&req)?).ok_or(Error::InvalidToken)?;
-            let body: sitelink::BindRequest = json_body(&req)?;
-            Ok(json(200, &sitelink::bind(&b, site, body).await?))
-        }
-        (_, "/v1/site/bind") => Err(Error::MethodNotAllowed("POST")),
-        _ => Err(Error::RouteNotFound),
-    }
+async fn bind(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let site = b.registry().site_by_key(bearer(&req)?).ok_or(Error::InvalidToken)?;
+    let body: BindRequest = json_body(&req)?;
+    Ok(json(200, &b.site_links().bind(site, body).await?))
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run("site-bind", site_bind::handle).await
+    shared::lambda::run(site_bind::routes()).await
 }

@@ -1,37 +1,27 @@
 //! Openid translation: `GET /v1/translate?from_appid&openid&to_appid` (service credential),
-//! and the same binary as an API Gateway HTTP API Lambda authorizer (payload 2.0, simple
-//! responses) when `WXBRIDGE_MODE=authorizer`.
+//! and the same code as an API Gateway HTTP API Lambda authorizer (payload 2.0, simple
+//! responses): the binary `translate-authorizer`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shared::domain::translate;
-use shared::http::{json, param, query, require_key, serve, Request, Response};
+use shared::http::{json, param, query, require_key, Request, Response};
 use shared::ids::{AppId, OpenId};
+use shared::routes::Routes;
 use shared::{Bridge, Error};
 
-pub async fn handle(b: Arc<Bridge>, req: Request) -> Response {
-    serve("translate", req, |req| route(b, req)).await
+pub fn routes() -> Routes {
+    Routes::new("translate").get("/v1/translate", translate)
 }
 
-async fn route(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/v1/translate") => {
-            require_key(&req, b.registry.credentials.service.as_ref())?;
-            let q = query(&req);
-            let from = AppId::parse(param(&q, "from_appid")?)?;
-            let openid = OpenId::parse(param(&q, "openid")?)?;
-            let to = AppId::parse(param(&q, "to_appid")?)?;
-            Ok(json(200, &translate::translate(&b, &from, &openid, &to).await?))
-        }
-        (_, "/v1/translate") => Err(Error::MethodNotAllowed("GET")),
-        _ => Err(Error::RouteNotFound),
-    }
-}
-
-pub fn authorizer_mode() -> bool {
-    std::env::var("WXBRIDGE_MODE").is_ok_and(|m| m == "authorizer")
+async fn translate(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    require_key(&req, b.registry().credentials.service.as_ref())?;
+    let q = query(&req);
+    let from = AppId::parse(param(&q, "from_appid")?)?;
+    let openid = OpenId::parse(param(&q, "openid")?)?;
+    let to = AppId::parse(param(&q, "to_appid")?)?;
+    Ok(json(200, &b.translator().translate(&from, &openid, &to).await?))
 }
 
 /// The part of API Gateway's authorizer event (payload 2.0) we read.
@@ -71,9 +61,9 @@ async fn decide(b: &Bridge, event: &AuthorizerEvent) -> Result<HashMap<String, S
         .map(|(_, v)| v.as_str())
         .ok_or(Error::InvalidToken)?;
     let token = header.strip_prefix("Bearer ").ok_or(Error::InvalidToken)?.trim();
-    let who = b.tokens.verify(token, b.clock.now_secs())?;
+    let who = b.tokens().verify(token, b.clock().now_secs())?;
     let merchant = event.path_parameters.get("merchant").ok_or(Error::RouteNotFound)?;
-    let (t, appid) = translate::for_merchant(b, &who, merchant).await?;
+    let (t, appid) = b.translator().for_merchant(&who, merchant).await?;
     Ok(HashMap::from([
         ("person_id".to_owned(), t.person_id),
         ("openid".to_owned(), t.openid),

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::run("wechat-push", wechat_push::handle).await
+    shared::lambda::run(wechat_push::routes()).await
 }

@@ -11,13 +11,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::domain::keys;
 use crate::error::Error;
-use crate::ids::{AppId, OpenId, OpenPlatformId, PersonId, UnionId};
+use crate::ids::{AppId, OpenId, PersonId, UnionId};
+use crate::items::identity::{self, Identity};
+use crate::items::membership::{Linked, Membership};
+use crate::items::person::{self, Person};
+use crate::items::{conflict, union, Tx, TxError};
 use crate::metrics::{self, Counter};
+use crate::model::Via;
 use crate::ports::{Clock, Ids};
 use crate::registry::App;
-use crate::store::{item, s, Attr, Check, Item, ItemExt, Store, StoreError, Write};
+use crate::store::{Item, ItemExt, Key, Store, StoreError};
+use crate::tokens::Verified;
 
 /// How many times a flow re-reads and retries after losing a race.
 const ATTEMPTS: u32 = 8;
@@ -26,55 +31,6 @@ const MOVE_CHUNK: usize = 30;
 /// Longest `merged_into` chain followed before giving up (chains are short: each merge
 /// redirects to a root).
 const MAX_HOPS: usize = 32;
-
-/// The evidence a link rests on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
-    /// `jscode2session` answered this openid for a wx.login code.
-    Jscode2session,
-    /// WeChat-encrypted userinfo named the unionid.
-    Userinfo,
-    /// An official account's web authorization, in a web-view pass the bridge started.
-    WebAuth,
-    /// A scan of a scene QR code the bridge made, pushed by WeChat.
-    Scene,
-    /// A login link the bridge signed, redeemed by the site.
-    LoginLink,
-    /// A mobile app's, website's or official account's OAuth code, exchanged by the bridge.
-    OpenLogin,
-}
-
-impl Via {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Jscode2session => "jscode2session",
-            Via::Userinfo => "userinfo",
-            Via::WebAuth => "web_auth",
-            Via::Scene => "scene",
-            Via::LoginLink => "login_link",
-            Via::OpenLogin => "open_login",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    pub appid: AppId,
-    pub openid: OpenId,
-    /// As stored; may name a person merged since — resolve with [`Assoc::view`].
-    pub person: PersonId,
-    pub unionid: Option<UnionId>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Linked {
-    pub appid: AppId,
-    pub openid: OpenId,
-    pub kind: String,
-    pub owner: String,
-    pub via: String,
-    pub at_millis: i64,
-}
 
 /// A person as it is now (always a root: never merged into another).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,57 +61,12 @@ enum UnionOwner {
     Dangling(PersonId),
 }
 
+/// The association rules over the store: everything that links, merges or resolves.
+#[derive(Clone, Copy)]
 pub struct Assoc<'a> {
     pub store: &'a dyn Store,
     pub clock: &'a dyn Clock,
     pub ids: &'a dyn Ids,
-}
-
-fn parse_identity(it: &Item, appid: &AppId, openid: &OpenId) -> Result<Identity, Error> {
-    let person = it
-        .s("person")
-        .and_then(|p| PersonId::parse(p).ok())
-        .ok_or_else(|| Error::Internal("identity item without a person".into()))?;
-    Ok(Identity {
-        appid: appid.clone(),
-        openid: openid.clone(),
-        person,
-        unionid: it.s("unionid").and_then(|u| UnionId::parse(u).ok()),
-    })
-}
-
-fn parse_linked(it: &Item) -> Option<Linked> {
-    let appid = AppId::parse(it.s("SK")?.strip_prefix(keys::MEMBERSHIP_PREFIX)?).ok()?;
-    Some(Linked {
-        appid,
-        openid: OpenId::parse(it.s("openid")?).ok()?,
-        kind: it.s("kind").unwrap_or_default().to_owned(),
-        owner: it.s("owner").unwrap_or_default().to_owned(),
-        via: it.s("via").unwrap_or_default().to_owned(),
-        at_millis: it.n("at").unwrap_or_default(),
-    })
-}
-
-fn person_ref(it: &Item, attr: &str) -> Option<PersonId> {
-    it.s(attr).and_then(|p| PersonId::parse(p).ok())
-}
-
-/// Makes `person` the owner of a unionid (taking it over from an erased person if `prior`),
-/// and marks it on the person so erasing the person finds it.
-fn claim_union(op: &OpenPlatformId, unionid: &UnionId, person: &PersonId, prior: Option<&PersonId>) -> Vec<Write> {
-    let cond = match prior {
-        Some(p) => vec![Check::Eq("person".into(), s(p.as_str()))],
-        None => vec![Check::NotExists],
-    };
-    vec![
-        Write::Put { item: item(&keys::union(op, unionid), [("person", s(person.as_str()))]), cond },
-        Write::Put { item: item(&keys::union_mark(person, op, unionid), []), cond: vec![] },
-    ]
-}
-
-/// The person item exists and is neither merged away nor absorbing another person.
-fn unmerged() -> Vec<Check> {
-    vec![Check::Exists, Check::Absent("merged_into".into()), Check::Absent("merging".into())]
 }
 
 /// Contention is settled by retrying after a short, growing, jittered pause.
@@ -164,9 +75,20 @@ async fn pause(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + jitter)).await;
 }
 
+fn linked_of(app: &App, openid: &OpenId, via: Via, now: i64) -> Linked {
+    Linked {
+        appid: app.appid.clone(),
+        openid: openid.clone(),
+        kind: app.kind,
+        owner: app.owner.clone(),
+        via,
+        at_millis: now,
+    }
+}
+
 impl<'a> Assoc<'a> {
-    async fn union_owner(&self, key: &crate::store::Key) -> Result<UnionOwner, Error> {
-        let Some(p) = self.store.get(key).await?.and_then(|it| person_ref(&it, "person")) else {
+    async fn union_owner(&self, key: &Key) -> Result<UnionOwner, Error> {
+        let Some(p) = self.store.get(key).await?.map(|it| union::owner(&it)).transpose()?.flatten() else {
             return Ok(UnionOwner::Free);
         };
         match self.view(&p).await {
@@ -177,10 +99,21 @@ impl<'a> Assoc<'a> {
     }
 
     pub async fn identity(&self, appid: &AppId, openid: &OpenId) -> Result<Option<Identity>, Error> {
-        match self.store.get(&keys::identity(appid, openid)).await? {
-            Some(it) => Ok(Some(parse_identity(&it, appid, openid)?)),
+        match self.store.get(&identity::key(appid, openid)).await? {
+            Some(it) => Ok(Some(Identity::from_item(appid, openid, &it)?)),
             None => Ok(None),
         }
+    }
+
+    /// The identity behind a verified bridge token, as it is now. A token outlives nothing it
+    /// names: an unlinked or erased identity ends it.
+    pub async fn current(&self, who: &Verified) -> Result<(Identity, PersonView), Error> {
+        let ident = self.identity(&who.appid, &who.openid).await?.ok_or(Error::InvalidToken)?;
+        let view = self.view(&ident.person).await.map_err(|e| match e {
+            Error::NotFound => Error::InvalidToken,
+            e => e,
+        })?;
+        Ok((Identity { person: view.person.clone(), ..ident }, view))
     }
 
     /// The person as it is now: follows `merged_into`, finishes any merge it meets. One
@@ -188,22 +121,23 @@ impl<'a> Assoc<'a> {
     pub async fn view(&self, person: &PersonId) -> Result<PersonView, Error> {
         let mut current = person.clone();
         for _ in 0..MAX_HOPS {
-            let items = self.store.query(&keys::person_pk(&current), "").await?;
-            let head = items.iter().find(|i| i.s("SK") == Some("P")).ok_or(Error::NotFound)?;
-            if let Some(next) = person_ref(head, "merged_into") {
+            let items = self.store.query(&person::pk(&current), "").await?;
+            let head = items.iter().find(|i| Person::is_head(i)).ok_or(Error::NotFound)?;
+            let head = Person::from_item(&current, head)?;
+            if let Some(next) = head.merged_into {
                 current = next;
                 continue;
             }
-            if let Some(loser) = person_ref(head, "merging") {
+            if let Some(loser) = head.merging {
                 self.complete_merge(&current, &loser).await?;
                 continue;
             }
             let linked = items
                 .iter()
-                .filter(|i| i.s("SK").is_some_and(|s| s.starts_with(keys::MEMBERSHIP_PREFIX)))
-                .filter_map(parse_linked)
-                .collect();
-            return Ok(PersonView { person: current, created_millis: head.n("created").unwrap_or_default(), linked });
+                .filter(|i| Membership::is_membership(i))
+                .map(|i| Membership::from_item(&current, i).map(|m| m.linked))
+                .collect::<Result<_, _>>()?;
+            return Ok(PersonView { person: current, created_millis: head.created_millis, linked });
         }
         Err(Error::Internal("merge chain too long".into()))
     }
@@ -239,7 +173,7 @@ impl<'a> Assoc<'a> {
                 });
             }
             let (by_union, dangling) = match (unionid, &app.open_platform) {
-                (Some(u), Some(op)) => match self.union_owner(&keys::union(op, u)).await? {
+                (Some(u), Some(op)) => match self.union_owner(&union::key(op, u)).await? {
                     UnionOwner::Person(v) => (Some(v), None),
                     UnionOwner::Dangling(p) => (None, Some(p)),
                     UnionOwner::Free => (None, None),
@@ -247,49 +181,40 @@ impl<'a> Assoc<'a> {
                 _ => (None, None),
             };
             let now = self.clock.now_millis();
-            let (ops, view, new_person) = match by_union {
+            let unionid = unionid.filter(|_| app.open_platform.is_some());
+            let linked = linked_of(app, openid, via, now);
+            let mut tx = Tx::new();
+            let (membership, view, new_person) = match by_union {
                 Some(mut view) => {
-                    let ops = self.attach_ops(app, openid, &view.person, unionid, via, now);
-                    view.linked.push(self.linked(app, openid, via, now));
-                    (ops, view, false)
+                    let membership = self.attach(&mut tx, &view.person, &linked, unionid);
+                    view.linked.push(linked);
+                    (membership, view, false)
                 }
                 None => {
                     let person = self.ids.person();
-                    let mut ops = vec![
-                        Write::Put {
-                            item: item(&keys::person(&person), [("created", Attr::N(now))]),
-                            cond: vec![Check::NotExists],
-                        },
-                        self.put_identity(app, openid, &person, unionid, via, now),
-                        self.put_membership(app, openid, &person, via, now),
-                    ];
+                    tx.add(Person::new(person.clone(), now).create());
+                    tx.add(self.identity_of(&linked, &person, unionid).create());
+                    let membership = tx.add(Membership { person: person.clone(), linked: linked.clone() }.create());
                     if let (Some(u), Some(op)) = (unionid, &app.open_platform) {
-                        ops.extend(claim_union(op, u, &person, dangling.as_ref()));
+                        tx.extend(union::claim(op, u, &person, dangling.as_ref()));
                     }
-                    let view =
-                        PersonView { person, created_millis: now, linked: vec![self.linked(app, openid, via, now)] };
-                    (ops, view, true)
+                    (membership, PersonView { person, created_millis: now, linked: vec![linked] }, true)
                 }
             };
-            match self.store.transact(ops).await {
+            match tx.commit(self.store).await {
                 Ok(()) => {
-                    let identity = Identity {
-                        appid: app.appid.clone(),
-                        openid: openid.clone(),
-                        person: view.person.clone(),
-                        unionid: unionid.filter(|_| app.open_platform.is_some()).cloned(),
-                    };
                     tracing::info!(new_person, appid = %app.appid, via = via.as_str(), "identity linked");
                     metrics::count(if new_person { Counter::NewPerson } else { Counter::Link });
+                    let identity = self.identity_of(&view.linked[view.linked.len() - 1], &view.person, unionid);
                     return Ok(Resolved { identity, view, new_person });
                 }
                 // The person already holds another openid of this app: refuse, never overwrite.
-                Err(StoreError::ConditionFailed { index: 2 }) if !new_person => {
+                Err(TxError::Refused(op)) if op == membership && !new_person => {
                     self.record_conflict(&view.person, None, &app.appid, "login").await;
                     return Err(Error::IdentityConflict);
                 }
                 // Someone else created the identity, person or union first: read again.
-                Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
+                Err(e) if e.is_race() => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -326,26 +251,23 @@ impl<'a> Assoc<'a> {
                     }
                 }
                 None => {
-                    let now = self.clock.now_millis();
-                    match self.store.transact(self.attach_ops(app, openid, &mine.person, None, via, now)).await {
+                    let linked = linked_of(app, openid, via, self.clock.now_millis());
+                    let mut tx = Tx::new();
+                    let membership = self.attach(&mut tx, &mine.person, &linked, None);
+                    match tx.commit(self.store).await {
                         Ok(()) => {
                             tracing::info!(appid = %app.appid, via = via.as_str(), "identity linked");
                             metrics::count(Counter::Link);
-                            mine.linked.push(self.linked(app, openid, via, now));
                         }
-                        Err(StoreError::ConditionFailed { index: 2 }) => {
+                        Err(TxError::Refused(op)) if op == membership => {
                             self.record_conflict(&mine.person, None, &app.appid, "link").await;
                             return Err(Error::IdentityConflict);
                         }
-                        Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
+                        Err(e) if e.is_race() => continue,
                         Err(e) => return Err(e.into()),
                     }
-                    let ident = Identity {
-                        appid: app.appid.clone(),
-                        openid: openid.clone(),
-                        person: mine.person.clone(),
-                        unionid: None,
-                    };
+                    let ident = self.identity_of(&linked, &mine.person, None);
+                    mine.linked.push(linked);
                     (ident, mine)
                 }
             };
@@ -363,14 +285,8 @@ impl<'a> Assoc<'a> {
         let Some(op) = &app.open_platform else {
             return self.view(&ident.person).await;
         };
-        let ukey = keys::union(op, unionid);
-        let ikey = keys::identity(&ident.appid, &ident.openid);
-        let set_unionid = Write::Update {
-            key: ikey.clone(),
-            set: vec![("unionid".into(), s(unionid.as_str()))],
-            remove: vec![],
-            cond: vec![Check::Exists, Check::Absent("unionid".into())],
-        };
+        let ukey = union::key(op, unionid);
+        let set_unionid = identity::set_unionid(&ident.appid, &ident.openid, unionid);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 pause(attempt).await;
@@ -384,12 +300,14 @@ impl<'a> Assoc<'a> {
             let theirs = match prior {
                 Err(v) => v,
                 Ok(prior) => {
-                    let mut ops = claim_union(op, unionid, &mine.person, prior.as_ref());
-                    ops.push(set_unionid.clone());
-                    match self.store.transact(ops).await {
+                    let mut tx = Tx::new();
+                    tx.extend(union::claim(op, unionid, &mine.person, prior.as_ref()));
+                    let set = tx.add(set_unionid.clone());
+                    match tx.commit(self.store).await {
                         Ok(()) => return Ok(mine),
-                        Err(StoreError::ConditionFailed { index: 2 }) => return self.view(&ident.person).await,
-                        Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => continue,
+                        // Another request recorded a unionid on this identity first.
+                        Err(TxError::Refused(o)) if o == set => return self.view(&ident.person).await,
+                        Err(e) if e.is_race() => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -422,27 +340,13 @@ impl<'a> Assoc<'a> {
         }
         // The smaller person moves; on a tie the younger one (UUIDv7 order).
         let (winner, loser) = if (a.linked.len(), &b.person) > (b.linked.len(), &a.person) { (a, b) } else { (b, a) };
-        let start = vec![
-            Write::Update {
-                key: keys::person(&loser.person),
-                set: vec![("merged_into".into(), s(winner.person.as_str()))],
-                remove: vec![],
-                cond: unmerged(),
-            },
-            Write::Update {
-                key: keys::person(&winner.person),
-                set: vec![("merging".into(), s(loser.person.as_str()))],
-                remove: vec![],
-                cond: unmerged(),
-            },
-            Write::Put {
-                item: item(&keys::absorbed(&winner.person, &loser.person), [("at", Attr::N(self.clock.now_millis()))]),
-                cond: vec![],
-            },
-        ];
-        match self.store.transact(start).await {
+        let mut start = Tx::new();
+        start.add(person::start_losing(&loser.person, &winner.person));
+        start.add(person::start_absorbing(&winner.person, &loser.person));
+        start.add(person::absorbed(&winner.person, &loser.person, self.clock.now_millis()));
+        match start.commit(self.store).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => return Ok(None),
+            Err(e) if e.is_race() => return Ok(None),
             Err(e) => return Err(e.into()),
         }
         tracing::info!(moved = loser.linked.len(), "persons merged");
@@ -454,12 +358,16 @@ impl<'a> Assoc<'a> {
     /// Moves the loser's memberships to the winner in chunks, then clears the mark. Safe to
     /// run again, and by many readers at once: every step is conditional and idempotent.
     async fn complete_merge(&self, winner: &PersonId, loser: &PersonId) -> Result<(), Error> {
-        let rest = self.store.query(&keys::person_pk(loser), keys::MEMBERSHIP_PREFIX).await?;
+        let rest = self.store.query(&person::pk(loser), crate::items::membership::PREFIX).await?;
+        let rest: Vec<Membership> = rest.iter().map(|m| Membership::from_item(loser, m)).collect::<Result<_, _>>()?;
         for chunk in rest.chunks(MOVE_CHUNK) {
-            let ops: Vec<Write> = chunk.iter().flat_map(|m| self.move_ops(winner, loser, m)).collect();
-            match self.store.transact(ops).await {
+            let mut tx = Tx::new();
+            for m in chunk {
+                self.move_ops(&mut tx, winner, m);
+            }
+            match tx.commit(self.store).await {
                 Ok(()) => {}
-                Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Conflict) => {
+                Err(e) if e.is_race() => {
                     for m in chunk {
                         self.move_one(winner, loser, m).await?;
                     }
@@ -467,157 +375,104 @@ impl<'a> Assoc<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let done = Write::Update {
-            key: keys::person(winner),
-            set: vec![],
-            remove: vec!["merging".into()],
-            cond: vec![Check::Eq("merging".into(), s(loser.as_str()))],
-        };
-        match self.store.write(done).await {
+        match self.store.write(person::done_absorbing(winner, loser)).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn move_ops(&self, winner: &PersonId, loser: &PersonId, m: &Item) -> Vec<Write> {
-        let (Some(linked), Some(sk)) = (parse_linked(m), m.s("SK")) else {
-            return vec![];
-        };
-        let mut moved = m.clone();
-        moved.insert("PK".into(), s(keys::person_pk(winner)));
-        vec![
-            Write::Delete {
-                key: crate::store::Key::new(keys::person_pk(loser), sk),
-                cond: vec![Check::Eq("openid".into(), s(linked.openid.as_str()))],
-            },
-            Write::Put { item: moved, cond: vec![Check::NotExists] },
-            Write::Update {
-                key: keys::identity(&linked.appid, &linked.openid),
-                set: vec![("person".into(), s(winner.as_str()))],
-                remove: vec![],
-                cond: vec![Check::Exists],
-            },
-        ]
+    /// One membership's move: off the loser, onto the winner, and its identity repointed.
+    fn move_ops(&self, tx: &mut Tx, winner: &PersonId, m: &Membership) -> Moves {
+        let l = &m.linked;
+        Moves {
+            off: tx.add(m.delete()),
+            on: tx.add(Membership { person: winner.clone(), linked: l.clone() }.create()),
+            repoint: tx.add(identity::repoint(&l.appid, &l.openid, winner)),
+        }
     }
 
-    async fn move_one(&self, winner: &PersonId, loser: &PersonId, m: &Item) -> Result<(), Error> {
-        let Some(linked) = parse_linked(m) else {
-            return Ok(());
-        };
+    async fn move_one(&self, winner: &PersonId, loser: &PersonId, m: &Membership) -> Result<(), Error> {
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 pause(attempt).await;
             }
-            let mut ops = self.move_ops(winner, loser, m);
-            match self.store.transact(ops.clone()).await {
+            let mut tx = Tx::new();
+            let moves = self.move_ops(&mut tx, winner, m);
+            match tx.commit(self.store).await {
                 Ok(()) => return Ok(()),
                 // Already moved by someone else.
-                Err(StoreError::ConditionFailed { index: 0 }) => return Ok(()),
-                Err(StoreError::ConditionFailed { index: 1 }) => {
+                Err(TxError::Refused(op)) if op == moves.off => return Ok(()),
+                Err(TxError::Refused(op)) if op == moves.on => {
                     // The winner gained another openid of this app since the merge began:
                     // keep both as they are, and say so.
-                    self.record_conflict(winner, Some(loser), &linked.appid, "merge_move").await;
+                    self.record_conflict(winner, Some(loser), &m.linked.appid, "merge_move").await;
                     return Ok(());
                 }
                 // The identity was erased meanwhile: drop the stale membership only.
-                Err(StoreError::ConditionFailed { .. }) => {
-                    ops.truncate(1);
-                    self.store.transact(ops).await.or_else(|e| match e {
-                        StoreError::ConditionFailed { .. } => Ok(()),
-                        e => Err(e),
-                    })?;
-                    return Ok(());
-                }
-                Err(StoreError::Conflict) => continue,
+                Err(TxError::Refused(op)) if op == moves.repoint => match self.store.write(m.delete()).await {
+                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                },
+                Err(TxError::Refused(_)) | Err(TxError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Busy)
     }
 
-    /// Adds a new identity to an existing, unmerged person. Fails at index 2 when the person
-    /// already holds another openid of this app.
-    fn attach_ops(
-        &self,
-        app: &App,
-        openid: &OpenId,
-        person: &PersonId,
-        unionid: Option<&UnionId>,
-        via: Via,
-        now: i64,
-    ) -> Vec<Write> {
-        vec![
-            Write::Check { key: keys::person(person), cond: unmerged() },
-            self.put_identity(app, openid, person, unionid, via, now),
-            self.put_membership(app, openid, person, via, now),
-        ]
+    /// Adds a new identity to an existing, unmerged person; the handle is the membership,
+    /// refused when the person already holds another openid of this app.
+    fn attach(&self, tx: &mut Tx, person: &PersonId, linked: &Linked, unionid: Option<&UnionId>) -> crate::items::Op {
+        tx.add(person::check_unmerged(person));
+        tx.add(self.identity_of(linked, person, unionid).create());
+        tx.add(Membership { person: person.clone(), linked: linked.clone() }.create())
     }
 
-    fn put_identity(
-        &self,
-        app: &App,
-        openid: &OpenId,
-        person: &PersonId,
-        unionid: Option<&UnionId>,
-        via: Via,
-        now: i64,
-    ) -> Write {
-        let mut it = item(
-            &keys::identity(&app.appid, openid),
-            [
-                ("person", s(person.as_str())),
-                ("kind", s(app.kind.as_str())),
-                ("owner", s(app.owner.as_str())),
-                ("via", s(via.as_str())),
-                ("at", Attr::N(now)),
-            ],
-        );
-        if let (Some(u), Some(_)) = (unionid, &app.open_platform) {
-            it.insert("unionid".into(), s(u.as_str()));
-        }
-        Write::Put { item: it, cond: vec![Check::NotExists] }
-    }
-
-    fn put_membership(&self, app: &App, openid: &OpenId, person: &PersonId, via: Via, now: i64) -> Write {
-        Write::Put {
-            item: item(
-                &keys::membership(person, &app.appid),
-                [
-                    ("openid", s(openid.as_str())),
-                    ("kind", s(app.kind.as_str())),
-                    ("owner", s(app.owner.as_str())),
-                    ("via", s(via.as_str())),
-                    ("at", Attr::N(now)),
-                ],
-            ),
-            cond: vec![Check::NotExists],
-        }
-    }
-
-    fn linked(&self, app: &App, openid: &OpenId, via: Via, now: i64) -> Linked {
-        Linked {
-            appid: app.appid.clone(),
-            openid: openid.clone(),
-            kind: app.kind.as_str().into(),
-            owner: app.owner.clone(),
-            via: via.as_str().into(),
-            at_millis: now,
+    fn identity_of(&self, l: &Linked, person: &PersonId, unionid: Option<&UnionId>) -> Identity {
+        Identity {
+            appid: l.appid.clone(),
+            openid: l.openid.clone(),
+            person: person.clone(),
+            unionid: unionid.cloned(),
+            kind: l.kind,
+            owner: l.owner.clone(),
+            via: l.via,
+            at_millis: l.at_millis,
         }
     }
 
     /// A refused link is kept for operators (and logged without ids of the people involved
     /// beyond the app).
-    async fn record_conflict(&self, person: &PersonId, other: Option<&PersonId>, appid: &AppId, during: &str) {
-        let now = self.clock.now_millis();
-        let mut attrs = vec![("appid", s(appid.as_str())), ("during", s(during)), ("at", Attr::N(now))];
-        if let Some(o) = other {
-            attrs.push(("other", s(o.as_str())));
-        }
-        let w = Write::Put { item: item(&keys::conflict(person, now, &self.ids.token()), attrs), cond: vec![] };
+    pub(crate) async fn record_conflict(
+        &self,
+        person: &PersonId,
+        other: Option<&PersonId>,
+        appid: &AppId,
+        during: &str,
+    ) {
+        let at_millis = self.clock.now_millis();
+        let w = conflict::Conflict { person, other, appid, during, at_millis }.record(&self.ids.token());
         if let Err(e) = self.store.write(w).await {
             tracing::error!(error = %e, "could not record an identity conflict");
         }
         tracing::warn!(appid = %appid, during, "identity conflict refused");
         metrics::count(Counter::Conflict);
     }
+
+    /// Every item of a person's partition (memberships, marks, the person item).
+    pub(crate) async fn partition(&self, person: &PersonId) -> Result<Vec<Item>, Error> {
+        Ok(self.store.query(&person::pk(person), "").await?)
+    }
+}
+
+/// The handles of one membership's move.
+struct Moves {
+    off: crate::items::Op,
+    on: crate::items::Op,
+    repoint: crate::items::Op,
+}
+
+/// The SK of a partition item (every item has one).
+pub(crate) fn sk(it: &Item) -> Option<&str> {
+    it.s("SK")
 }

@@ -1,12 +1,24 @@
-//! Association rules and flows. Pure domain: only the ports (store, WeChat, clock, ids).
+//! Association rules and flows. Pure domain: only the ports (store, WeChat, clock, ids). Each
+//! flow is a use case that holds only the ports it needs (`Login`, `WebAuth`, `Scenes`, …).
 
 pub mod access_token;
 pub mod admin;
 pub mod assoc;
-pub mod keys;
 pub mod login;
 pub mod push;
 pub mod scene;
 pub mod sitelink;
 pub mod translate;
+pub mod views;
 pub mod webauth;
+
+/// Where the bridge and WeChat are, as users' browsers and WeChat see them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Urls {
+    /// The bridge's public origin (the fused domain).
+    pub public_base: String,
+    /// Where users' browsers go for web authorization (`WECHAT_OPEN_BASE`).
+    pub open_base: String,
+    /// Where QR images are shown (`WECHAT_MP_BASE`).
+    pub mp_base: String,
+}

@@ -5,14 +5,14 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::bridge::Bridge;
-use crate::domain::keys;
-use crate::domain::scene::{scanned, ScanOutcome};
-use crate::domain::sitelink::make_link;
+use crate::domain::scene::{ScanOutcome, Scenes};
+use crate::domain::sitelink::SiteLinks;
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, Secret};
-use crate::registry::{App, AppKind};
-use crate::store::{item, s, Attr, Check, ItemExt, StoreError, Write};
+use crate::items::{identity, push_seen};
+use crate::model::AppKind;
+use crate::registry::{App, Registry};
+use crate::store::StoreError;
 use crate::wechat::push::{self as wx, PushCrypto, PushMessage};
 
 /// WeChat retries for about 15 s; remember a push a little longer.
@@ -47,8 +47,15 @@ pub enum PushAnswer {
     Xml(String),
 }
 
-fn push_app<'a>(b: &'a Bridge, appid: &AppId) -> Result<(&'a App, &'a Secret), Error> {
-    let app = b.registry.app_of_kind(appid, AppKind::OfficialAccount)?;
+/// What the push endpoint needs: the registry, scene binding and login links.
+pub struct Pushes<'a> {
+    pub apps: &'a Registry,
+    pub scenes: Scenes<'a>,
+    pub links: SiteLinks<'a>,
+}
+
+fn push_app<'a>(apps: &'a Registry, appid: &AppId) -> Result<(&'a App, &'a Secret), Error> {
+    let app = apps.app_of_kind(appid, AppKind::OfficialAccount)?;
     let token = app.token.as_ref().ok_or(Error::UnknownApp)?;
     Ok((app, token))
 }
@@ -60,99 +67,92 @@ fn signed_parts(q: &PushQuery) -> Result<(&str, &str, &str), Error> {
     }
 }
 
-/// `GET`: WeChat checks the URL when the developer saves it; answer echostr if it is WeChat.
-pub fn verify_url(b: &Bridge, appid: &AppId, q: &PushQuery) -> Result<String, Error> {
-    let (_, token) = push_app(b, appid)?;
-    let (sig, ts, nonce) = signed_parts(q)?;
-    wx::verify_signature(token, ts, nonce, sig)?;
-    q.echostr.clone().ok_or_else(|| Error::InvalidRequest("echostr is required".into()))
-}
-
-/// `POST`: one push.
-pub async fn handle(b: &Bridge, appid: &AppId, q: &PushQuery, body: &[u8]) -> Result<PushAnswer, Error> {
-    let (app, token) = push_app(b, appid)?;
-    if body.len() > wx::MAX_PUSH_BODY {
-        return Err(Error::PayloadTooLarge(wx::MAX_PUSH_BODY));
+impl Pushes<'_> {
+    /// `GET`: WeChat checks the URL when the developer saves it; answer echostr if it is WeChat.
+    pub fn verify_url(&self, appid: &AppId, q: &PushQuery) -> Result<String, Error> {
+        let (_, token) = push_app(self.apps, appid)?;
+        let (sig, ts, nonce) = signed_parts(q)?;
+        wx::verify_signature(token, ts, nonce, sig)?;
+        q.echostr.clone().ok_or_else(|| Error::InvalidRequest("echostr is required".into()))
     }
-    let (sig, ts, nonce) = signed_parts(q)?;
-    wx::verify_signature(token, ts, nonce, sig)?;
-    let signed_at: i64 = ts.parse().map_err(|_| Error::SignatureInvalid)?;
-    if (b.clock.now_secs() - signed_at).abs() > MAX_AGE_SECS {
-        return Err(Error::SignatureInvalid);
-    }
-    let crypto = if app.safe_mode {
-        let key = app.encoding_aes_key.as_ref().ok_or_else(|| Error::Internal("safe mode without a key".into()))?;
-        Some(PushCrypto::new(key, app.appid.as_str())?)
-    } else {
-        None
-    };
-    let msg = match &crypto {
-        Some(c) => {
-            let msg_sig = match (q.encrypt_type.as_deref(), &q.msg_signature) {
-                (Some("aes"), Some(m)) => m,
-                // A plaintext push to a safe-mode account is not WeChat's.
-                _ => return Err(Error::SignatureInvalid),
-            };
-            let outer = wx::parse(body)?;
-            let enc = outer.encrypt.ok_or(Error::SignatureInvalid)?;
-            wx::verify_msg_signature(token, ts, nonce, &enc, msg_sig)?;
-            wx::parse(c.decrypt(&enc)?.as_bytes())?
-        }
-        None => {
-            let m = wx::parse(body)?;
-            if m.encrypt.is_some() {
-                return Err(Error::InvalidRequest("an encrypted push to a plain-mode account".into()));
-            }
-            m
-        }
-    };
-    let openid =
-        OpenId::parse(&msg.from_user).map_err(|_| Error::InvalidRequest("FromUserName is malformed".into()))?;
-    crate::metrics::count(crate::metrics::Counter::PushHandled);
 
-    // Claim the push; a retry of one already handled gets the same reply, changing nothing.
-    let seen = keys::push_seen(&app.appid, &dedup_key(&msg));
-    let claim = Write::Put {
-        item: item(&seen, [("ttl", Attr::N(b.clock.now_secs() + SEEN_SECS))]),
-        cond: vec![Check::NotExists],
-    };
-    let reply = match b.store.write(claim).await {
-        Ok(()) => {
-            let reply = react(b, app, &msg, &openid).await;
-            let reply = match reply {
-                Ok(r) => r,
-                Err(e) => {
-                    // Let WeChat's retry try again.
-                    let _ = b.store.write(Write::Delete { key: seen, cond: vec![] }).await;
-                    return Err(e);
-                }
-            };
-            if let Some(text) = &reply {
-                let record = Write::Update {
-                    key: seen,
-                    set: vec![("reply".into(), s(text.as_str()))],
-                    remove: vec![],
-                    cond: vec![Check::Exists],
+    /// `POST`: one push.
+    pub async fn handle(&self, appid: &AppId, q: &PushQuery, body: &[u8]) -> Result<PushAnswer, Error> {
+        let (app, token) = push_app(self.apps, appid)?;
+        let (store, clock) = (self.scenes.assoc.store, self.scenes.assoc.clock);
+        if body.len() > wx::MAX_PUSH_BODY {
+            return Err(Error::PayloadTooLarge(wx::MAX_PUSH_BODY));
+        }
+        let (sig, ts, nonce) = signed_parts(q)?;
+        wx::verify_signature(token, ts, nonce, sig)?;
+        let signed_at: i64 = ts.parse().map_err(|_| Error::SignatureInvalid)?;
+        if (clock.now_secs() - signed_at).abs() > MAX_AGE_SECS {
+            return Err(Error::SignatureInvalid);
+        }
+        let crypto = if app.safe_mode {
+            let key = app.encoding_aes_key.as_ref().ok_or_else(|| Error::Internal("safe mode without a key".into()))?;
+            Some(PushCrypto::new(key, app.appid.as_str())?)
+        } else {
+            None
+        };
+        let msg = match &crypto {
+            Some(c) => {
+                let msg_sig = match (q.encrypt_type.as_deref(), &q.msg_signature) {
+                    (Some("aes"), Some(m)) => m,
+                    // A plaintext push to a safe-mode account is not WeChat's.
+                    _ => return Err(Error::SignatureInvalid),
                 };
-                let _ = b.store.write(record).await;
+                let outer = wx::parse(body)?;
+                let enc = outer.encrypt.ok_or(Error::SignatureInvalid)?;
+                wx::verify_msg_signature(token, ts, nonce, &enc, msg_sig)?;
+                wx::parse(c.decrypt(&enc)?.as_bytes())?
             }
-            reply
-        }
-        Err(StoreError::ConditionFailed { .. }) => {
-            tracing::info!("push retried by WeChat: answered again, handled once");
-            b.store.get(&seen).await?.and_then(|it| it.s("reply").map(str::to_owned))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let Some(text) = reply else { return Ok(PushAnswer::Success) };
-    let xml = wx::text_reply(&msg.from_user, &msg.to_user, b.clock.now_secs(), &text);
-    Ok(PushAnswer::Xml(match &crypto {
-        Some(c) => {
-            let nonce: String = b.ids.token().chars().take(10).collect();
-            c.envelope(token, &xml, &b.clock.now_secs().to_string(), &nonce)
-        }
-        None => xml,
-    }))
+            None => {
+                let m = wx::parse(body)?;
+                if m.encrypt.is_some() {
+                    return Err(Error::InvalidRequest("an encrypted push to a plain-mode account".into()));
+                }
+                m
+            }
+        };
+        let openid =
+            OpenId::parse(&msg.from_user).map_err(|_| Error::InvalidRequest("FromUserName is malformed".into()))?;
+        crate::metrics::count(crate::metrics::Counter::PushHandled);
+
+        // Claim the push; a retry of one already handled gets the same reply, changing nothing.
+        let seen = push_seen::key(&app.appid, &dedup_key(&msg));
+        let reply = match store.write(push_seen::claim(&seen, clock.now_secs() + SEEN_SECS)).await {
+            Ok(()) => {
+                let reply = self.react(app, &msg, &openid).await;
+                let reply = match reply {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Let WeChat's retry try again.
+                        let _ = store.write(push_seen::release(&seen)).await;
+                        return Err(e);
+                    }
+                };
+                if let Some(text) = &reply {
+                    let _ = store.write(push_seen::record_reply(&seen, text)).await;
+                }
+                reply
+            }
+            Err(StoreError::ConditionFailed { .. }) => {
+                tracing::info!("push retried by WeChat: answered again, handled once");
+                store.get(&seen).await?.as_ref().and_then(push_seen::reply)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(text) = reply else { return Ok(PushAnswer::Success) };
+        let xml = wx::text_reply(&msg.from_user, &msg.to_user, clock.now_secs(), &text);
+        Ok(PushAnswer::Xml(match &crypto {
+            Some(c) => {
+                let nonce: String = self.scenes.assoc.ids.token().chars().take(10).collect();
+                c.envelope(token, &xml, &clock.now_secs().to_string(), &nonce)
+            }
+            None => xml,
+        }))
+    }
 }
 
 /// MsgId when WeChat gives one (messages), else what identifies an event.
@@ -170,41 +170,38 @@ fn dedup_key(m: &PushMessage) -> String {
     hex::encode(&Sha256::digest(raw.as_bytes())[..16])
 }
 
-/// What the push means for us; the text to reply, if any.
-async fn react(b: &Bridge, app: &App, m: &PushMessage, openid: &OpenId) -> Result<Option<String>, Error> {
-    if m.msg_type != "event" {
-        return Ok(None);
-    }
-    let key = m.event_key.as_deref().unwrap_or("");
-    let scene = match m.event.as_deref() {
-        Some("subscribe") => key.strip_prefix("qrscene_"),
-        Some("SCAN") => Some(key),
-        Some("CLICK") if b.registry.menu_login_key.as_deref() == Some(key) => {
-            let Some(site) = b.registry.sites.first() else { return Ok(None) };
-            return Ok(Some(format!("{TEXT_LINK} {}", make_link(b, site, app, openid))));
-        }
-        Some("unsubscribe") => {
-            let mark = Write::Update {
-                key: keys::identity(&app.appid, openid),
-                set: vec![("unsubscribed_at".into(), Attr::N(b.clock.now_millis()))],
-                remove: vec![],
-                cond: vec![Check::Exists],
-            };
-            match b.store.write(mark).await {
-                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+impl Pushes<'_> {
+    /// What the push means for us; the text to reply, if any.
+    async fn react(&self, app: &App, m: &PushMessage, openid: &OpenId) -> Result<Option<String>, Error> {
+        if m.msg_type != "event" {
             return Ok(None);
         }
-        _ => None,
-    };
-    let Some(scene) = scene.filter(|s| !s.is_empty()) else { return Ok(None) };
-    Ok(Some(
-        match scanned(b, app, scene, openid).await? {
-            ScanOutcome::Bound => TEXT_BOUND,
-            ScanOutcome::Expired | ScanOutcome::Unknown => TEXT_EXPIRED,
-            ScanOutcome::Conflict => TEXT_CONFLICT,
-        }
-        .to_owned(),
-    ))
+        let key = m.event_key.as_deref().unwrap_or("");
+        let scene = match m.event.as_deref() {
+            Some("subscribe") => key.strip_prefix("qrscene_"),
+            Some("SCAN") => Some(key),
+            Some("CLICK") if self.apps.menu_login_key.as_deref() == Some(key) => {
+                let Some(site) = self.apps.sites.first() else { return Ok(None) };
+                return Ok(Some(format!("{TEXT_LINK} {}", self.links.make_link(site, app, openid))));
+            }
+            Some("unsubscribe") => {
+                let mark = identity::mark_unsubscribed(&app.appid, openid, self.scenes.assoc.clock.now_millis());
+                match self.scenes.assoc.store.write(mark).await {
+                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                return Ok(None);
+            }
+            _ => None,
+        };
+        let Some(scene) = scene.filter(|s| !s.is_empty()) else { return Ok(None) };
+        Ok(Some(
+            match self.scenes.scanned(app, scene, openid).await? {
+                ScanOutcome::Bound => TEXT_BOUND,
+                ScanOutcome::Expired | ScanOutcome::Unknown => TEXT_EXPIRED,
+                ScanOutcome::Conflict => TEXT_CONFLICT,
+            }
+            .to_owned(),
+        ))
+    }
 }

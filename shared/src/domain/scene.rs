@@ -5,14 +5,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bridge::Bridge;
-use crate::domain::access_token::with_token;
-use crate::domain::assoc::{PersonView, Via};
-use crate::domain::keys;
+use crate::domain::access_token::Broker;
+use crate::domain::assoc::{Assoc, PersonView};
+use crate::domain::views::rfc3339_secs;
+use crate::domain::Urls;
 use crate::error::Error;
-use crate::ids::{AppId, OpenId};
-use crate::registry::{App, AppKind, Site};
-use crate::store::{item, s, Attr, Check, Item, ItemExt, StoreError, Write};
+use crate::ids::{AppId, OpenId, SiteUserId};
+use crate::items::scene::{self, Scene};
+use crate::model::{AppKind, SceneStatus, Via};
+use crate::registry::{App, Registry, Site};
+use crate::store::StoreError;
+use crate::wechat::WeChat;
 
 pub const DEFAULT_EXPIRE_SECS: i64 = 600;
 /// WeChat's ceiling for temporary QR codes is 30 days; a binding QR needs far less.
@@ -20,7 +23,7 @@ pub const MAX_EXPIRE_SECS: i64 = 86_400;
 
 #[derive(Debug, Deserialize)]
 pub struct SceneRequest {
-    pub site_user_id: OpenId,
+    pub site_user_id: SiteUserId,
     #[serde(default)]
     pub appid: Option<AppId>,
     #[serde(default)]
@@ -36,86 +39,16 @@ pub struct SceneAnswer {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct SceneStatus {
-    pub status: &'static str,
+pub struct SceneView {
+    pub status: SceneStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub openid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub person_id: Option<String>,
 }
 
-pub fn rfc3339_secs(secs: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 pub fn scene_ok(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `POST /v1/qr/scenes`.
-pub async fn create(b: &Bridge, site: &Site, req: SceneRequest) -> Result<SceneAnswer, Error> {
-    let app = match &req.appid {
-        Some(a) => b.registry.app_of_kind(a, AppKind::OfficialAccount)?,
-        None => b.registry.pivot().ok_or(Error::UnknownApp)?,
-    };
-    let expire = req.expire_seconds.unwrap_or(DEFAULT_EXPIRE_SECS);
-    if !(30..=MAX_EXPIRE_SECS).contains(&expire) {
-        return Err(Error::InvalidRequest(format!("expire_seconds must be 30 to {MAX_EXPIRE_SECS}")));
-    }
-    let scene = b.ids.token();
-    let qr = with_token(b, app, |token| {
-        let scene = scene.clone();
-        async move { b.wechat.qrcode_create(&token, &scene, expire).await }
-    })
-    .await?;
-    // WeChat may shorten the life; trust its answer when it gives one.
-    let life = if qr.expire_seconds > 0 { qr.expire_seconds.min(expire) } else { expire };
-    let expires_at = b.clock.now_secs() + life;
-    let it = item(
-        &keys::scene(&scene),
-        [
-            ("site", s(site.site_id.as_str())),
-            ("user", s(req.site_user_id.as_str())),
-            ("appid", s(app.appid.as_str())),
-            ("status", s("pending")),
-            ("expires_at", Attr::N(expires_at)),
-            // Kept a day past expiry so a late poll still reads "expired", not "not found".
-            ("ttl", Attr::N(expires_at + 86_400)),
-        ],
-    );
-    b.store.write(Write::Put { item: it, cond: vec![Check::NotExists] }).await?;
-    let ticket_q: String = form_urlencoded::byte_serialize(qr.ticket.as_bytes()).collect();
-    Ok(SceneAnswer {
-        scene,
-        qr_url: format!("{}/cgi-bin/showqrcode?ticket={ticket_q}", b.settings.mp_base),
-        ticket: qr.ticket,
-        expires_at: rfc3339_secs(expires_at),
-    })
-}
-
-/// `GET /v1/qr/scenes/{scene}`: another site's scene is "not found", like a missing one.
-pub async fn status(b: &Bridge, site: &Site, scene: &str) -> Result<SceneStatus, Error> {
-    if !scene_ok(scene) {
-        return Err(Error::NotFound);
-    }
-    let it = b.store.get(&keys::scene(scene)).await?.ok_or(Error::NotFound)?;
-    if it.s("site") != Some(site.site_id.as_str()) {
-        return Err(Error::NotFound);
-    }
-    Ok(match it.s("status") {
-        Some("bound") => SceneStatus {
-            status: "bound",
-            openid: it.s("openid").map(str::to_owned),
-            person_id: it.s("person").map(str::to_owned),
-        },
-        _ if expired(&it, b.clock.now_secs()) => SceneStatus { status: "expired", openid: None, person_id: None },
-        _ => SceneStatus { status: "pending", openid: None, person_id: None },
-    })
-}
-
-fn expired(it: &Item, now: i64) -> bool {
-    it.n("expires_at").is_none_or(|e| e <= now)
 }
 
 /// What a scan did, for the reply to the user.
@@ -127,45 +60,108 @@ pub enum ScanOutcome {
     Conflict,
 }
 
-/// A scan WeChat pushed (signature already checked): binds the scene's site user to the
-/// scanner's openid. Idempotent: the same scan again changes nothing.
-pub async fn scanned(b: &Bridge, oa: &App, scene: &str, openid: &OpenId) -> Result<ScanOutcome, Error> {
-    if !scene_ok(scene) {
-        return Ok(ScanOutcome::Unknown);
+/// What scene binding needs: the association rules, WeChat (QR codes, through the shared
+/// access token), the registry and the URLs.
+pub struct Scenes<'a> {
+    pub assoc: Assoc<'a>,
+    pub wechat: &'a dyn WeChat,
+    pub broker: Broker<'a>,
+    pub apps: &'a Registry,
+    pub urls: &'a Urls,
+}
+
+impl Scenes<'_> {
+    /// `POST /v1/qr/scenes`.
+    pub async fn create(&self, site: &Site, req: SceneRequest) -> Result<SceneAnswer, Error> {
+        let app = match &req.appid {
+            Some(a) => self.apps.app_of_kind(a, AppKind::OfficialAccount)?,
+            None => self.apps.pivot().ok_or(Error::UnknownApp)?,
+        };
+        let expire = req.expire_seconds.unwrap_or(DEFAULT_EXPIRE_SECS);
+        if !(30..=MAX_EXPIRE_SECS).contains(&expire) {
+            return Err(Error::InvalidRequest(format!("expire_seconds must be 30 to {MAX_EXPIRE_SECS}")));
+        }
+        let id = self.assoc.ids.token();
+        let qr = self
+            .broker
+            .with_token(app, |token| {
+                let id = id.clone();
+                async move { self.wechat.qrcode_create(&token, &id, expire).await }
+            })
+            .await?;
+        // WeChat may shorten the life; trust its answer when it gives one.
+        let life = if qr.expire_seconds > 0 { qr.expire_seconds.min(expire) } else { expire };
+        let expires_at = self.assoc.clock.now_secs() + life;
+        let item = Scene {
+            scene: id.clone(),
+            site: site.site_id.clone(),
+            user: req.site_user_id,
+            appid: app.appid.clone(),
+            status: SceneStatus::Pending,
+            expires_at_secs: expires_at,
+            openid: None,
+            person: None,
+        };
+        self.assoc.store.write(item.create()).await?;
+        let ticket_q: String = form_urlencoded::byte_serialize(qr.ticket.as_bytes()).collect();
+        Ok(SceneAnswer {
+            scene: id,
+            qr_url: format!("{}/cgi-bin/showqrcode?ticket={ticket_q}", self.urls.mp_base),
+            ticket: qr.ticket,
+            expires_at: rfc3339_secs(expires_at),
+        })
     }
-    let key = keys::scene(scene);
-    let Some(it) = b.store.get(&key).await? else { return Ok(ScanOutcome::Unknown) };
-    if it.s("appid") != Some(oa.appid.as_str()) {
-        return Ok(ScanOutcome::Unknown);
+
+    /// `GET /v1/qr/scenes/{scene}`: another site's scene is "not found", like a missing one.
+    pub async fn status(&self, site: &Site, id: &str) -> Result<SceneView, Error> {
+        if !scene_ok(id) {
+            return Err(Error::NotFound);
+        }
+        let it = self.assoc.store.get(&scene::key(id)).await?.ok_or(Error::NotFound)?;
+        let sc = Scene::from_item(id, &it)?;
+        if sc.site != site.site_id {
+            return Err(Error::NotFound);
+        }
+        Ok(match sc.status {
+            SceneStatus::Bound => SceneView {
+                status: SceneStatus::Bound,
+                openid: sc.openid.map(|o| o.to_string()),
+                person_id: sc.person.map(|p| p.to_string()),
+            },
+            _ if sc.expired(self.assoc.clock.now_secs()) => {
+                SceneView { status: SceneStatus::Expired, openid: None, person_id: None }
+            }
+            _ => SceneView { status: SceneStatus::Pending, openid: None, person_id: None },
+        })
     }
-    if it.s("status") == Some("bound") {
-        return Ok(if it.s("openid") == Some(openid.as_str()) { ScanOutcome::Bound } else { ScanOutcome::Expired });
-    }
-    if expired(&it, b.clock.now_secs()) {
-        return Ok(ScanOutcome::Expired);
-    }
-    let (Some(site_id), Some(user)) = (it.s("site"), it.s("user").and_then(|u| OpenId::parse(u).ok())) else {
-        return Err(Error::Internal("malformed scene item".into()));
-    };
-    let site = b.registry.sites.iter().find(|s| s.site_id == site_id).ok_or(Error::UnknownApp)?;
-    let view = match bind_site_user(b, site, &user, oa, openid, Via::Scene).await {
-        Ok(v) => v,
-        Err(Error::IdentityConflict) => return Ok(ScanOutcome::Conflict),
-        Err(e) => return Err(e),
-    };
-    let done = Write::Update {
-        key,
-        set: vec![
-            ("status".into(), s("bound")),
-            ("openid".into(), s(openid.as_str())),
-            ("person".into(), s(view.person.as_str())),
-        ],
-        remove: vec![],
-        cond: vec![Check::Eq("status".into(), s("pending"))],
-    };
-    match b.store.write(done).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(ScanOutcome::Bound),
-        Err(e) => Err(e.into()),
+
+    /// A scan WeChat pushed (signature already checked): binds the scene's site user to the
+    /// scanner's openid. Idempotent: the same scan again changes nothing.
+    pub async fn scanned(&self, oa: &App, id: &str, openid: &OpenId) -> Result<ScanOutcome, Error> {
+        if !scene_ok(id) {
+            return Ok(ScanOutcome::Unknown);
+        }
+        let Some(it) = self.assoc.store.get(&scene::key(id)).await? else { return Ok(ScanOutcome::Unknown) };
+        let sc = Scene::from_item(id, &it)?;
+        if sc.appid != oa.appid {
+            return Ok(ScanOutcome::Unknown);
+        }
+        if sc.status == SceneStatus::Bound {
+            return Ok(if sc.openid.as_ref() == Some(openid) { ScanOutcome::Bound } else { ScanOutcome::Expired });
+        }
+        if sc.expired(self.assoc.clock.now_secs()) {
+            return Ok(ScanOutcome::Expired);
+        }
+        let site = self.apps.site(&sc.site).ok_or(Error::UnknownApp)?;
+        let view = match bind_site_user(self.assoc, site, &sc.user, oa, openid, Via::Scene).await {
+            Ok(v) => v,
+            Err(Error::IdentityConflict) => return Ok(ScanOutcome::Conflict),
+            Err(e) => return Err(e),
+        };
+        match self.assoc.store.write(scene::bind(id, openid, &view.person)).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(ScanOutcome::Bound),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -173,13 +169,13 @@ pub async fn scanned(b: &Bridge, oa: &App, scene: &str, openid: &OpenId) -> Resu
 /// that person — merged with the person the site user already is, unless that would give one
 /// person two openids of one app.
 pub async fn bind_site_user(
-    b: &Bridge,
+    assoc: Assoc<'_>,
     site: &Site,
-    user: &OpenId,
+    user: &SiteUserId,
     oa: &App,
     openid: &OpenId,
     via: Via,
 ) -> Result<PersonView, Error> {
-    let follower = b.assoc().login(oa, openid, None, via).await?;
-    b.assoc().link(&site.as_app()?, user, None, &follower.view.person, via).await
+    let follower = assoc.login(oa, openid, None, via).await?;
+    assoc.link(&site.as_app()?, &user.as_openid(), None, &follower.view.person, via).await
 }

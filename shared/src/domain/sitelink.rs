@@ -8,15 +8,16 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::bridge::Bridge;
-use crate::domain::assoc::Via;
-use crate::domain::keys;
-use crate::domain::login::{linked_out, LinkedOut};
+use crate::domain::assoc::Assoc;
 use crate::domain::scene::bind_site_user;
+use crate::domain::views::Public;
+use crate::domain::Urls;
 use crate::error::Error;
-use crate::ids::{AppId, OpenId, Secret};
-use crate::registry::{App, AppKind, Site};
-use crate::store::{item, Attr, Check, StoreError, Write};
+use crate::ids::{AppId, OpenId, Secret, SiteUserId};
+use crate::items::link_nonce;
+use crate::model::{AppKind, Via};
+use crate::registry::{App, Registry, Site};
+use crate::store::StoreError;
 
 pub const LINK_TTL_SECS: i64 = 600;
 
@@ -33,25 +34,6 @@ pub fn sign(key: &Secret, appid: &str, openid: &str, timestamp: &str, nonce: &st
     hex::encode(mac(key, appid, openid, timestamp, nonce).finalize().into_bytes())
 }
 
-/// The link a follower gets from the menu.
-pub fn make_link(b: &Bridge, site: &Site, oa: &App, openid: &OpenId) -> String {
-    let ts = b.clock.now_secs().to_string();
-    let nonce = b.ids.token();
-    let sig = sign(&b.settings.link_key, oa.appid.as_str(), openid.as_str(), &ts, &nonce);
-    let base = site.login_url.clone().unwrap_or_else(|| format!("{}/site/login", b.settings.public_base));
-    let mut u = match url::Url::parse(&base) {
-        Ok(u) => u,
-        Err(_) => return base,
-    };
-    u.query_pairs_mut()
-        .append_pair("appid", oa.appid.as_str())
-        .append_pair("openid", openid.as_str())
-        .append_pair("timestamp", &ts)
-        .append_pair("nonce", &nonce)
-        .append_pair("signature", &sig);
-    u.to_string()
-}
-
 #[derive(Debug, Deserialize)]
 pub struct BindRequest {
     pub appid: AppId,
@@ -59,45 +41,71 @@ pub struct BindRequest {
     pub timestamp: String,
     pub nonce: String,
     pub signature: String,
-    pub site_user_id: OpenId,
+    pub site_user_id: SiteUserId,
 }
 
 #[derive(Debug, Serialize)]
 pub struct BindAnswer {
     pub person_id: String,
-    pub linked: Vec<LinkedOut>,
+    pub linked: Public,
 }
 
-/// `POST /v1/site/bind`.
-pub async fn bind(b: &Bridge, site: &Site, req: BindRequest) -> Result<BindAnswer, Error> {
-    let oa = b.registry.app_of_kind(&req.appid, AppKind::OfficialAccount)?;
-    let sig = hex::decode(&req.signature).map_err(|_| Error::SignatureInvalid)?;
-    mac(&b.settings.link_key, req.appid.as_str(), req.openid.as_str(), &req.timestamp, &req.nonce)
-        .verify_slice(&sig)
-        .map_err(|_| Error::SignatureInvalid)?;
-    let ts: i64 = req.timestamp.parse().map_err(|_| Error::SignatureInvalid)?;
-    let now = b.clock.now_secs();
-    if ts > now + 60 {
-        return Err(Error::SignatureInvalid);
+/// What login links need: the association rules, the registry, the link key and the URLs.
+pub struct SiteLinks<'a> {
+    pub assoc: Assoc<'a>,
+    pub apps: &'a Registry,
+    pub link_key: &'a Secret,
+    pub urls: &'a Urls,
+}
+
+impl SiteLinks<'_> {
+    /// The link a follower gets from the menu.
+    pub fn make_link(&self, site: &Site, oa: &App, openid: &OpenId) -> String {
+        let ts = self.assoc.clock.now_secs().to_string();
+        let nonce = self.assoc.ids.token();
+        let sig = sign(self.link_key, oa.appid.as_str(), openid.as_str(), &ts, &nonce);
+        let base = site.login_url.clone().unwrap_or_else(|| format!("{}/site/login", self.urls.public_base));
+        let mut u = match url::Url::parse(&base) {
+            Ok(u) => u,
+            Err(_) => return base,
+        };
+        u.query_pairs_mut()
+            .append_pair("appid", oa.appid.as_str())
+            .append_pair("openid", openid.as_str())
+            .append_pair("timestamp", &ts)
+            .append_pair("nonce", &nonce)
+            .append_pair("signature", &sig);
+        u.to_string()
     }
-    if now - ts > LINK_TTL_SECS {
-        return Err(Error::LinkExpired);
-    }
-    // Spend the nonce first: two redemptions racing, one wins.
-    let spent = keys::link_nonce(&req.nonce);
-    let spend =
-        Write::Put { item: item(&spent, [("ttl", Attr::N(ts + LINK_TTL_SECS + 60))]), cond: vec![Check::NotExists] };
-    match b.store.write(spend).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed { .. }) => return Err(Error::LinkUsed),
-        Err(e) => return Err(e.into()),
-    }
-    match bind_site_user(b, site, &req.site_user_id, oa, &req.openid, Via::LoginLink).await {
-        Ok(view) => Ok(BindAnswer { person_id: view.person.to_string(), linked: linked_out(&view) }),
-        Err(e) => {
-            // Nothing was bound: the link may be used again (e.g. with the right account).
-            let _ = b.store.write(Write::Delete { key: spent, cond: vec![] }).await;
-            Err(e)
+
+    /// `POST /v1/site/bind`.
+    pub async fn bind(&self, site: &Site, req: BindRequest) -> Result<BindAnswer, Error> {
+        let oa = self.apps.app_of_kind(&req.appid, AppKind::OfficialAccount)?;
+        let sig = hex::decode(&req.signature).map_err(|_| Error::SignatureInvalid)?;
+        mac(self.link_key, req.appid.as_str(), req.openid.as_str(), &req.timestamp, &req.nonce)
+            .verify_slice(&sig)
+            .map_err(|_| Error::SignatureInvalid)?;
+        let ts: i64 = req.timestamp.parse().map_err(|_| Error::SignatureInvalid)?;
+        let now = self.assoc.clock.now_secs();
+        if ts > now + 60 {
+            return Err(Error::SignatureInvalid);
+        }
+        if now - ts > LINK_TTL_SECS {
+            return Err(Error::LinkExpired);
+        }
+        // Spend the nonce first: two redemptions racing, one wins.
+        match self.assoc.store.write(link_nonce::spend(&req.nonce, ts + LINK_TTL_SECS + 60)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Err(Error::LinkUsed),
+            Err(e) => return Err(e.into()),
+        }
+        match bind_site_user(self.assoc, site, &req.site_user_id, oa, &req.openid, Via::LoginLink).await {
+            Ok(view) => Ok(BindAnswer { person_id: view.person.to_string(), linked: Public::of(&view) }),
+            Err(e) => {
+                // Nothing was bound: the link may be used again (e.g. with the right account).
+                let _ = self.assoc.store.write(link_nonce::release(&req.nonce)).await;
+                Err(e)
+            }
         }
     }
 }

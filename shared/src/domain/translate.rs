@@ -8,11 +8,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::bridge::Bridge;
-use crate::domain::keys;
+use crate::domain::assoc::Assoc;
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId};
-use crate::store::ItemExt;
+use crate::items::membership::{self, Membership};
+use crate::model::{AppKind, Owner};
+use crate::registry::{App, Registry};
+use crate::tokens::Verified;
 
 /// Entries older than this are looked up again. An unlink or erase clears this instance's
 /// entry at once; other warm instances may answer from the old person for up to this long.
@@ -49,65 +51,66 @@ pub struct Translation {
     pub person_id: String,
 }
 
-pub async fn translate(b: &Bridge, from: &AppId, openid: &OpenId, to: &AppId) -> Result<Translation, Error> {
-    if b.registry.app(from).is_none() || b.registry.app(to).is_none() {
-        return Err(Error::UnknownApp);
-    }
-    let now = b.clock.now_millis();
-    let cached = b.translations.get(from, openid, now);
-    let person = match &cached {
-        Some(p) => p.clone(),
-        None => {
-            let ident = b.assoc().identity(from, openid).await?.ok_or(Error::NotFound)?;
-            ident.person
+/// What translation needs: the association rules, the registry and this instance's cache.
+pub struct Translator<'a> {
+    pub assoc: Assoc<'a>,
+    pub apps: &'a Registry,
+    pub cache: &'a PersonCache,
+}
+
+impl Translator<'_> {
+    pub async fn translate(&self, from: &AppId, openid: &OpenId, to: &AppId) -> Result<Translation, Error> {
+        if self.apps.app(from).is_none() || self.apps.app(to).is_none() {
+            return Err(Error::UnknownApp);
         }
-    };
-    if let Some(m) = b.store.get(&keys::membership(&person, to)).await? {
-        if let Some(o) = m.s("openid") {
+        let now = self.assoc.clock.now_millis();
+        let cached = self.cache.get(from, openid, now);
+        let person = match &cached {
+            Some(p) => p.clone(),
+            None => self.assoc.identity(from, openid).await?.ok_or(Error::NotFound)?.person,
+        };
+        if let Some(m) = self.assoc.store.get(&membership::key(&person, to)).await? {
+            let m = Membership::from_item(&person, &m)?;
             if cached.is_none() {
-                b.translations.put(from, openid, person.clone(), now);
+                self.cache.put(from, openid, person.clone(), now);
             }
-            return Ok(Translation { openid: o.to_owned(), person_id: person.to_string() });
+            return Ok(Translation { openid: m.linked.openid.to_string(), person_id: person.to_string() });
         }
+        // Not under this id: the person may have been merged (or be mid-merge), or the identity
+        // unlinked since it was cached. Resolve properly.
+        let ident = match self.assoc.identity(from, openid).await? {
+            Some(i) => i,
+            None => {
+                self.cache.forget(from, openid);
+                return Err(Error::NotFound);
+            }
+        };
+        let view = self.assoc.view(&ident.person).await?;
+        self.cache.put(from, openid, view.person.clone(), now);
+        view.linked
+            .iter()
+            .find(|l| &l.appid == to)
+            .map(|l| Translation { openid: l.openid.to_string(), person_id: view.person.to_string() })
+            .ok_or(Error::NotLinked)
     }
-    // Not under this id: the person may have been merged (or be mid-merge), or the identity
-    // unlinked since it was cached. Resolve properly.
-    let ident = match b.assoc().identity(from, openid).await? {
-        Some(i) => i,
-        None => {
-            b.translations.forget(from, openid);
-            return Err(Error::NotFound);
+
+    /// The merchant's mini program for a merchant named in a route (its owner id, or the appid).
+    pub fn merchant_mini_program(&self, merchant: &str) -> Result<&App, Error> {
+        self.apps
+            .apps()
+            .filter(|a| a.kind == AppKind::MiniProgram && !a.owner.is_platform())
+            .find(|a| matches!(&a.owner, Owner::Merchant(m) if m.as_str() == merchant) || a.appid.as_str() == merchant)
+            .ok_or(Error::UnknownApp)
+    }
+
+    /// The API Gateway authorizer's decision: a platform mini-program user, as the merchant's
+    /// mini program knows them.
+    pub async fn for_merchant(&self, who: &Verified, merchant: &str) -> Result<(Translation, AppId), Error> {
+        let caller = self.apps.app(&who.appid).ok_or(Error::InvalidToken)?;
+        if caller.kind != AppKind::MiniProgram || !caller.owner.is_platform() {
+            return Err(Error::InvalidToken);
         }
-    };
-    let view = b.assoc().view(&ident.person).await?;
-    b.translations.put(from, openid, view.person.clone(), now);
-    view.linked
-        .iter()
-        .find(|l| &l.appid == to)
-        .map(|l| Translation { openid: l.openid.to_string(), person_id: view.person.to_string() })
-        .ok_or(Error::NotLinked)
-}
-
-/// The merchant's mini program for a merchant named in a route (its owner id, or the appid).
-pub fn merchant_mini_program<'a>(b: &'a Bridge, merchant: &str) -> Result<&'a crate::registry::App, Error> {
-    b.registry
-        .apps()
-        .filter(|a| a.kind == crate::registry::AppKind::MiniProgram && a.owner != "platform")
-        .find(|a| a.owner == merchant || a.appid.as_str() == merchant)
-        .ok_or(Error::UnknownApp)
-}
-
-/// The API Gateway authorizer's decision: a platform mini-program user, as the merchant's
-/// mini program knows them.
-pub async fn for_merchant(
-    b: &Bridge,
-    who: &crate::tokens::Verified,
-    merchant: &str,
-) -> Result<(Translation, AppId), Error> {
-    let caller = b.registry.app(&who.appid).ok_or(Error::InvalidToken)?;
-    if caller.kind != crate::registry::AppKind::MiniProgram || caller.owner != "platform" {
-        return Err(Error::InvalidToken);
+        let target = self.merchant_mini_program(merchant)?.appid.clone();
+        Ok((self.translate(&who.appid, &who.openid, &target).await?, target))
     }
-    let target = merchant_mini_program(b, merchant)?.appid.clone();
-    Ok((translate(b, &who.appid, &who.openid, &target).await?, target))
 }

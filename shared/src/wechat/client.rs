@@ -20,20 +20,6 @@ pub struct WeChatConfig {
     pub backoff: Duration,
 }
 
-impl WeChatConfig {
-    /// `WECHAT_API_BASE`, `WECHAT_OPEN_BASE`, `WECHAT_TIMEOUT_MS`.
-    pub fn from_env() -> Self {
-        let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
-        WeChatConfig {
-            api_base: env("WECHAT_API_BASE", "https://api.weixin.qq.com").trim_end_matches('/').to_owned(),
-            open_base: env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com").trim_end_matches('/').to_owned(),
-            timeout: Duration::from_millis(env("WECHAT_TIMEOUT_MS", "2500").parse().unwrap_or(2500)),
-            attempts: 3,
-            backoff: Duration::from_millis(100),
-        }
-    }
-}
-
 pub struct WeChatClient {
     http: reqwest::Client,
     cfg: WeChatConfig,

@@ -43,6 +43,29 @@ pub trait WeChat: Send + Sync {
     async fn qrcode_create(&self, access_token: &Secret, scene: &str, expire_seconds: i64) -> Result<QrCode, Error>;
 }
 
+/// A WeChat that is never reached: every call answers `wechat_unavailable`. For a bridge
+/// that only reads the store (operators' tools, tests of other parts).
+pub struct NoWeChat;
+
+#[async_trait]
+impl WeChat for NoWeChat {
+    async fn code2session(&self, _: &App, _: &Code) -> Result<Session, Error> {
+        Err(Error::WeChatUnavailable)
+    }
+    async fn web_grant(&self, _: &App, _: &Code) -> Result<WebGrant, Error> {
+        Err(Error::WeChatUnavailable)
+    }
+    async fn web_unionid(&self, _: &WebGrant) -> Result<Option<UnionId>, Error> {
+        Err(Error::WeChatUnavailable)
+    }
+    async fn stable_token(&self, _: &App, _: bool) -> Result<(Secret, i64), Error> {
+        Err(Error::WeChatUnavailable)
+    }
+    async fn qrcode_create(&self, _: &Secret, _: &str, _: i64) -> Result<QrCode, Error> {
+        Err(Error::WeChatUnavailable)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QrCode {
     pub ticket: String,

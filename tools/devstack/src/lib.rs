@@ -1,33 +1,27 @@
 //! devstack: every wxbridge function and the WeChat simulator in one process, on one
 //! origin, over the embedded store (or a DynamoDB server). Tests start it in-process.
 
-use axum::body::Body;
-use axum::extract::Request as AxumRequest;
-use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::response::IntoResponse;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::bridge::{token_ttl, Bridge, Settings};
-use shared::http::{problem, Request, Response};
-use shared::ports::RandomIds;
-use shared::registry::Registry;
+use shared::bridge::Bridge;
+use shared::domain::Urls;
+use shared::registry::{Registry, Role};
+use shared::routes::Routes;
 use shared::store::counting::CountingStore;
 use shared::store::dynamo::DynamoStore;
 use shared::store::memory::MemoryStore;
 use shared::store::Store;
 use shared::tokens::Tokens;
 use shared::wechat::client::{WeChatClient, WeChatConfig};
-use shared::Error;
 use wechat_sim::{Sim, SimConfig, UnionIdMode};
 
 /// The demo tenant: a platform mini program, the pivot official account, two merchants with
 /// a mini program and an official account each, a platform app and website, one site.
 pub const DEMO_REGISTRY: &str = include_str!("../../../config/demo-apps.json");
-
-/// API Gateway's own payload cap; handlers refuse anything over 64 KiB themselves.
-const EDGE_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -65,47 +59,41 @@ pub struct Devstack {
     pub server: tokio::task::JoinHandle<()>,
 }
 
-pub type Handler = fn(Arc<Bridge>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
-
-/// Which function serves a path: the same split as the API Gateway routes in template.yaml.
-pub fn function_for(path: &str) -> Option<Handler> {
-    Some(match path {
-        "/v1/me" | "/v1/auth/tickets" | "/v1/open/login" => |b, r| Box::pin(mp_login::handle(b, r)),
-        p if p.starts_with("/.well-known/") => |b, r| Box::pin(mp_login::handle(b, r)),
-        p if p.starts_with("/v1/mp/") => |b, r| Box::pin(mp_login::handle(b, r)),
-        "/v1/auth/start" => |b, r| Box::pin(auth_start::handle(b, r)),
-        "/v1/auth/callback" => |b, r| Box::pin(auth_callback::handle(b, r)),
-        "/v1/translate" => |b, r| Box::pin(translate::handle(b, r)),
-        p if p.starts_with("/v1/persons/") || p.starts_with("/v1/identities/") => {
-            |b, r| Box::pin(identity_api::handle(b, r))
-        }
-        p if p.starts_with("/merchant-api/") => |b, r| Box::pin(merchant_api(b, r)),
-        p if p == "/v1/qr/scenes" || p.starts_with("/v1/qr/scenes/") => |b, r| Box::pin(qr_scene::handle(b, r)),
-        p if p.starts_with("/v1/wechat/push/") => |b, r| Box::pin(wechat_push::handle(b, r)),
-        "/v1/site/bind" => |b, r| Box::pin(site_bind::handle(b, r)),
-        _ => return None,
-    })
+/// Every function's routes: the same split as the API Gateway routes in template.yaml.
+pub fn functions() -> Vec<Routes> {
+    vec![
+        mp_login::routes(),
+        auth_start::routes(),
+        auth_callback::routes(),
+        translate::routes(),
+        identity_api::routes(),
+        qr_scene::routes(),
+        wechat_push::routes(),
+        site_bind::routes(),
+    ]
 }
 
 /// What a merchant route behind the translate authorizer sees (template.yaml's example
 /// route): `GET /merchant-api/{merchant}/whoami` with the platform mini program's bridge
 /// token answers the authorizer's context, or 403 as API Gateway would.
-async fn merchant_api(b: Arc<Bridge>, req: Request) -> Response {
-    let merchant = req.uri().path().trim_start_matches("/merchant-api/").split('/').next().unwrap_or("").to_owned();
+async fn merchant_api(
+    axum::extract::State(b): axum::extract::State<Arc<Bridge>>,
+    axum::extract::Path(merchant): axum::extract::Path<String>,
+    headers: http::HeaderMap,
+) -> axum::response::Response {
     let headers =
-        req.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
+        headers.iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
     let event =
         translate::AuthorizerEvent { headers, path_parameters: [("merchant".to_owned(), merchant.clone())].into() };
     let answer = translate::authorize(b, event).await;
     if !answer.is_authorized {
         let body = serde_json::json!({"message": "Forbidden"});
-        return http::Response::builder()
-            .status(403)
-            .header("content-type", "application/json")
-            .body(Bytes::from(body.to_string()))
-            .unwrap_or_default();
+        return (http::StatusCode::FORBIDDEN, [(http::header::CONTENT_TYPE, "application/json")], body.to_string())
+            .into_response();
     }
-    shared::http::json(200, &serde_json::json!({"merchant": merchant, "authorizer": answer.context}))
+    let (parts, body): (_, Bytes) =
+        shared::http::json(200, &serde_json::json!({"merchant": merchant, "authorizer": answer.context})).into_parts();
+    http::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// One RSA key per process (generating one takes a moment): every devstack in it signs with
@@ -114,7 +102,7 @@ fn devstack_tokens(issuer: &str) -> Result<Tokens, String> {
     static PEM: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     let pem = PEM.get_or_init(|| shared::tokens::generate_pem().map_err(|e| e.to_string())).clone()?;
     let spec = shared::tokens::KeySpec { kid: "devstack".into(), pem };
-    Tokens::from_specs(&[spec], issuer, token_ttl()).map_err(|e| e.to_string())
+    Tokens::from_specs(&[spec], issuer, shared::settings::DEFAULT_TOKEN_TTL_SECS).map_err(|e| e.to_string())
 }
 
 pub async fn start(opts: Options) -> Result<Devstack, String> {
@@ -145,31 +133,28 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         backoff: Duration::from_millis(50),
     })
     .map_err(|e| e.to_string())?;
-    let key: [u8; 32] = rand::random();
     let clock_sim = sim.clone();
-    let bridge = Arc::new(Bridge {
-        store: store_counts.clone(),
-        wechat: Arc::new(wechat),
+    let bridge = Bridge::builder()
+        .store(store_counts.clone())
+        .wechat(Arc::new(wechat))
         // One world clock: moving the simulator's clock moves the bridge's too.
-        clock: Arc::new(move || clock_sim.now_millis()),
-        ids: Arc::new(RandomIds),
-        registry: Arc::new(Registry::from_json(&registry_json).map_err(|e| e.to_string())?),
-        tokens: devstack_tokens(&base)?,
-        settings: Settings {
-            public_base: base.clone(),
-            open_base: base.clone(),
-            mp_base: base.clone(),
-            link_key: shared::ids::Secret::new(hex::encode(key)),
-            stash_ttl_secs: opts.stash_ttl_secs,
-        },
-        translations: Default::default(),
-    });
+        .clock(Arc::new(move || clock_sim.now_millis()))
+        .registry(Registry::from_json(&registry_json).map_err(|e| e.to_string())?)
+        .tokens(devstack_tokens(&base)?)
+        .urls(Urls { public_base: base.clone(), open_base: base.clone(), mp_base: base.clone() })
+        .stash_ttl_secs(opts.stash_ttl_secs)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let bridge = Arc::new(bridge);
 
-    let for_routes = bridge.clone();
-    let app = sim.router().fallback(move |req: AxumRequest| {
-        let bridge = for_routes.clone();
-        async move { dispatch(bridge, req).await }
-    });
+    let pages = axum::Router::new()
+        .route("/", axum::routing::get(demo_page))
+        .route("/demo", axum::routing::get(demo_page))
+        .route("/openapi.yaml", axum::routing::get(openapi))
+        .route("/merchant-api/{merchant}/whoami", axum::routing::get(merchant_api))
+        .with_state(bridge.clone());
+    let routers = functions().into_iter().map(Routes::into_router);
+    let app = sim.router().merge(pages).merge(shared::routes::service(routers, bridge.clone()));
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "devstack server stopped");
@@ -184,39 +169,18 @@ pub const DEMO_HTML: &str = include_str!("demo.html");
 /// The OpenAPI description of the bridge's public routes, served at `GET /openapi.yaml`.
 pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
 
-async fn dispatch(bridge: Arc<Bridge>, req: AxumRequest) -> AxumResponse {
-    if matches!(req.uri().path(), "/" | "/demo") && req.method() == http::Method::GET {
-        return ([(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], DEMO_HTML).into_response();
-    }
-    if req.uri().path() == "/openapi.yaml" && req.method() == http::Method::GET {
-        return ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response();
-    }
-    let Some(handler) = function_for(req.uri().path()) else {
-        return to_axum(problem(&Error::RouteNotFound));
-    };
-    let (mut parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, EDGE_BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => return to_axum(problem(&Error::PayloadTooLarge(shared::http::MAX_BODY))),
-    };
-    if !parts.headers.contains_key("x-request-id") {
-        let id: [u8; 8] = rand::random();
-        if let Ok(v) = http::HeaderValue::from_str(&hex::encode(id)) {
-            parts.headers.insert("x-request-id", v);
-        }
-    }
-    to_axum(handler(bridge, http::Request::from_parts(parts, body)).await)
+async fn demo_page() -> axum::response::Response {
+    ([(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], DEMO_HTML).into_response()
 }
 
-fn to_axum(resp: Response) -> AxumResponse {
-    let (parts, body): (_, Bytes) = resp.into_parts();
-    http::Response::from_parts(parts, Body::from(body)).into_response()
+async fn openapi() -> axum::response::Response {
+    ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
 }
 
 /// What devstack prints on start: what it serves and how to try it.
 pub fn banner(d: &Devstack, store: &str) -> String {
-    let reg = &d.bridge.registry;
-    let mp = reg.apps().find(|a| a.role == "platform_mp").map(|a| a.appid.to_string()).unwrap_or_default();
+    let reg = d.bridge.registry();
+    let mp = reg.apps().find(|a| a.role == Role::PlatformMp).map(|a| a.appid.to_string()).unwrap_or_default();
     let b = &d.base;
     format!(
         "wxbridge devstack on {b} (store: {store})\n\

@@ -7,18 +7,15 @@ mod register;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use serde::Serialize;
-use shared::bridge::{token_ttl, Bridge, Settings};
-use shared::domain::admin::{self, IdentityOut};
-use shared::ids::{AppId, OpenId, OpenPlatformId, PersonId, Secret};
+use shared::domain::admin::Admin;
+use shared::domain::assoc::{Assoc, PersonView};
+use shared::domain::views::Operator;
+use shared::ids::{AppId, OpenId, OpenPlatformId, PersonId};
+use shared::model::AppKind;
 use shared::ports::{RandomIds, SystemClock};
 use shared::registry::Registry;
 use shared::store::dynamo::DynamoStore;
-use shared::tokens::Tokens;
-use shared::wechat::client::{WeChatClient, WeChatConfig};
 use shared::Error;
 
 const USAGE: &str = "\
@@ -266,35 +263,6 @@ async fn store(endpoint: Option<&str>, table: &str) -> DynamoStore {
     }
 }
 
-/// A Bridge for the admin calls. They never reach WeChat nor issue tokens, but the Bridge
-/// holds both: a WeChat client on an address that cannot resolve, and throw-away keys.
-fn bridge(store: DynamoStore, registry: Registry) -> Result<Bridge, Error> {
-    const NOWHERE: &str = "http://wechat.invalid";
-    let wechat = WeChatClient::new(WeChatConfig {
-        api_base: NOWHERE.into(),
-        open_base: NOWHERE.into(),
-        timeout: Duration::from_secs(1),
-        attempts: 1,
-        backoff: Duration::ZERO,
-    })?;
-    Ok(Bridge {
-        store: Arc::new(store),
-        wechat: Arc::new(wechat),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(RandomIds),
-        registry: Arc::new(registry),
-        tokens: Tokens::ephemeral(NOWHERE, token_ttl())?,
-        settings: Settings {
-            public_base: NOWHERE.into(),
-            open_base: NOWHERE.into(),
-            mp_base: NOWHERE.into(),
-            link_key: Secret::new(hex::encode(rand::random::<[u8; 32]>())),
-            stash_ttl_secs: 600,
-        },
-        translations: Default::default(),
-    })
-}
-
 /// The registry's apps, and its sites as the `site:<id>` apps their identities are filed under.
 fn apps_table(registry: &Registry) -> Result<String, Error> {
     let mut apps: Vec<_> = registry.apps().cloned().collect();
@@ -308,8 +276,8 @@ fn apps_table(registry: &Registry) -> Result<String, Error> {
         rows.push([
             a.appid.to_string(),
             a.kind.as_str().to_owned(),
-            or_dash(&a.role),
-            or_dash(&a.owner),
+            or_dash(a.role.as_str()),
+            or_dash(&a.owner.to_string()),
             a.open_platform.as_ref().map_or_else(|| "-".to_owned(), |o| o.to_string()),
         ]);
     }
@@ -328,14 +296,7 @@ fn apps_table(registry: &Registry) -> Result<String, Error> {
     Ok(out)
 }
 
-#[derive(Serialize)]
-struct Export<'a> {
-    person_id: &'a str,
-    exported_at: String,
-    identities: &'a [IdentityOut],
-}
-
-fn print_json(v: &impl Serialize) -> Result<(), Error> {
+fn print_json(v: &impl serde::Serialize) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
     println!("{text}");
     Ok(())
@@ -343,9 +304,9 @@ fn print_json(v: &impl Serialize) -> Result<(), Error> {
 
 /// Erase deletes a person's unionid items through the registry (an app's open platform):
 /// with a registry that does not list one of the person's apps, that unionid would survive.
-fn check_registry_covers(b: &Bridge, person: &admin::PersonOut, path: &str) -> Result<(), Error> {
-    for i in &person.identities {
-        let known = i.appid.starts_with("site:") || AppId::parse(&i.appid).is_ok_and(|a| b.registry.app(&a).is_some());
+fn check_registry_covers(registry: &Registry, person: &PersonView, path: &str) -> Result<(), Error> {
+    for i in &person.linked {
+        let known = i.kind == AppKind::Site || registry.app(&i.appid).is_some();
         if !known {
             return Err(Error::InvalidRequest(format!(
                 "the person has an identity in {}, which the registry {path} does not list, so its unionid \
@@ -357,14 +318,14 @@ fn check_registry_covers(b: &Bridge, person: &admin::PersonOut, path: &str) -> R
     Ok(())
 }
 
-fn confirm_erase(person: &admin::PersonOut) -> Result<bool, Failure> {
+fn confirm_erase(person: &PersonView) -> Result<bool, Failure> {
     let mut err = std::io::stderr().lock();
     let io = |e: std::io::Error| Failure::Wx(Error::Internal(format!("terminal: {e}")));
-    writeln!(err, "Erase person {} and all that is linked to it:", person.person_id).map_err(io)?;
-    for i in &person.identities {
+    writeln!(err, "Erase person {} and all that is linked to it:", person.person).map_err(io)?;
+    for i in &person.linked {
         writeln!(err, "  {}  {}  ({}, owner {})", i.appid, i.openid, i.kind, i.owner).map_err(io)?;
     }
-    if person.identities.is_empty() {
+    if person.linked.is_empty() {
         writeln!(err, "  (no identities)").map_err(io)?;
     }
     write!(err, "This cannot be undone. Erase? [y/N] ").map_err(io)?;
@@ -396,29 +357,33 @@ async fn run(args: Args) -> Result<(), Failure> {
             return Err(Failure::Usage("erase asks for confirmation on a terminal; without one, pass --yes".into()));
         }
     }
-    let b = bridge(store(args.endpoint.as_deref(), table).await, registry)?;
+    // Only the store and the registry: operators' commands never reach WeChat nor sign tokens.
+    let store = store(args.endpoint.as_deref(), table).await;
+    let admin =
+        Admin { assoc: Assoc { store: &store, clock: &SystemClock, ids: &RandomIds }, apps: &registry, cache: None };
     match args.command {
-        Command::Lookup(appid, openid) => print_json(&admin::identity(&b, &appid, &openid).await?)?,
-        Command::Person(p) => print_json(&admin::person(&b, &p).await?)?,
+        Command::Lookup(appid, openid) => print_json(&admin.identity(&appid, &openid).await?)?,
+        Command::Person(p) => print_json(&admin.person(&p).await?)?,
         Command::Export(p) => {
-            let out = admin::person(&b, &p).await?;
+            let mut out = serde_json::to_value(admin.person(&p).await?).map_err(|e| Error::Internal(e.to_string()))?;
             let exported_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-            print_json(&Export { person_id: &out.person_id, exported_at, identities: &out.identities })?
+            out["exported_at"] = serde_json::Value::String(exported_at);
+            print_json(&out)?
         }
         Command::Unlink(p, appid, openid) => {
-            admin::unlink(&b, &p, &appid, &openid).await?;
+            admin.unlink(&p, &appid, &openid).await?;
             println!("unlinked {appid} {openid} from person {p}");
         }
         Command::Erase { person, yes } => {
-            let view = admin::person(&b, &person).await?;
-            check_registry_covers(&b, &view, &args.registry)?;
+            let Operator(view) = admin.person(&person).await?;
+            check_registry_covers(&registry, &view, &args.registry)?;
             if !yes && !confirm_erase(&view)? {
                 return Err(Failure::Aborted);
             }
             // The person as it stands (a merged-away id names its survivor).
-            let root = PersonId::parse(&view.person_id)?;
-            admin::erase(&b, &root).await?;
-            let n = view.identities.len();
+            let root = view.person.clone();
+            admin.erase(&root).await?;
+            let n = view.linked.len();
             println!("erased person {root} and its {n} {}", if n == 1 { "identity" } else { "identities" });
         }
         Command::Apps | Command::CreateTable | Command::Register(_) | Command::Unregister { .. } => {

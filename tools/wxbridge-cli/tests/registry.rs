@@ -176,7 +176,7 @@ fn register_a_merchant_official_account_then_update_it() {
     let loaded = assert_loads(&reg.path);
     assert_eq!(loaded.pivot().unwrap().appid.as_str(), PIVOT_OA);
     let app = loaded.app(&shared::ids::AppId::parse(M3_OA).unwrap()).expect("registered");
-    assert_eq!((app.owner.as_str(), app.role.as_str(), app.safe_mode), ("m3", "merchant_oa", true));
+    assert_eq!((app.owner.to_string().as_str(), app.role.as_str(), app.safe_mode), ("m3", "merchant_oa", true));
     assert_eq!(app.secret.expose(), M3_SECRET);
     assert_eq!(app.token.as_ref().unwrap().expose(), M3_TOKEN);
     assert_eq!(app.encoding_aes_key.as_ref().unwrap().expose(), M3_AES_KEY);

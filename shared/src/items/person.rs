@@ -1,0 +1,113 @@
+//! `P#<person>` / `P`: a person (created, merged_into?, merging?), and in the same partition
+//! `M#<loser>` for every person merged into it (so erasing the survivor finds them).
+
+use crate::error::Error;
+use crate::ids::PersonId;
+use crate::items::optional;
+use crate::store::{item, s, Attr, Check, Item, ItemExt, Key, Write};
+
+pub const SK: &str = "P";
+pub const CREATED: &str = "created";
+/// On a person merged away: the survivor. Old ids keep resolving through it.
+pub const MERGED_INTO: &str = "merged_into";
+/// On a survivor while the loser's memberships move to it; any reader finishes the move.
+pub const MERGING: &str = "merging";
+pub const ABSORBED_PREFIX: &str = "M#";
+pub const ABSORBED_AT: &str = "at";
+
+pub fn pk(person: &PersonId) -> String {
+    format!("P#{person}")
+}
+
+pub fn key(person: &PersonId) -> Key {
+    Key::new(pk(person), SK)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub person: PersonId,
+    pub created_millis: i64,
+    pub merged_into: Option<PersonId>,
+    pub merging: Option<PersonId>,
+}
+
+impl Person {
+    pub fn new(person: PersonId, created_millis: i64) -> Self {
+        Person { person, created_millis, merged_into: None, merging: None }
+    }
+
+    pub fn to_item(&self) -> Item {
+        let mut it = item(&key(&self.person), [(CREATED, Attr::N(self.created_millis))]);
+        if let Some(w) = &self.merged_into {
+            it.insert(MERGED_INTO.into(), s(w.as_str()));
+        }
+        if let Some(l) = &self.merging {
+            it.insert(MERGING.into(), s(l.as_str()));
+        }
+        it
+    }
+
+    pub fn from_item(person: &PersonId, it: &Item) -> Result<Self, Error> {
+        Ok(Person {
+            person: person.clone(),
+            created_millis: it.n(CREATED).unwrap_or_default(),
+            merged_into: optional(it, MERGED_INTO, PersonId::parse)?,
+            merging: optional(it, MERGING, PersonId::parse)?,
+        })
+    }
+
+    pub fn is_head(it: &Item) -> bool {
+        it.s("SK") == Some(SK)
+    }
+
+    pub fn create(&self) -> Write {
+        Write::Put { item: self.to_item(), cond: vec![Check::NotExists] }
+    }
+}
+
+/// The person exists and is neither merged away nor absorbing another person.
+fn unmerged() -> Vec<Check> {
+    vec![Check::Exists, Check::Absent(MERGED_INTO.into()), Check::Absent(MERGING.into())]
+}
+
+/// Writes nothing; holds only while the person can take a new identity.
+pub fn check_unmerged(person: &PersonId) -> Write {
+    Write::Check { key: key(person), cond: unmerged() }
+}
+
+/// The first step of a merge, on the loser: from now on it resolves to the winner.
+pub fn start_losing(loser: &PersonId, winner: &PersonId) -> Write {
+    Write::Update {
+        key: key(loser),
+        set: vec![(MERGED_INTO.into(), s(winner.as_str()))],
+        remove: vec![],
+        cond: unmerged(),
+    }
+}
+
+/// The first step of a merge, on the winner: the move of `loser`'s memberships is under way.
+pub fn start_absorbing(winner: &PersonId, loser: &PersonId) -> Write {
+    Write::Update { key: key(winner), set: vec![(MERGING.into(), s(loser.as_str()))], remove: vec![], cond: unmerged() }
+}
+
+/// The last step of a merge: every membership moved.
+pub fn done_absorbing(winner: &PersonId, loser: &PersonId) -> Write {
+    Write::Update {
+        key: key(winner),
+        set: vec![],
+        remove: vec![MERGING.into()],
+        cond: vec![Check::Eq(MERGING.into(), s(loser.as_str()))],
+    }
+}
+
+pub fn absorbed(winner: &PersonId, loser: &PersonId, at_millis: i64) -> Write {
+    Write::Put {
+        item: item(&Key::new(pk(winner), format!("{ABSORBED_PREFIX}{loser}")), [(ABSORBED_AT, Attr::N(at_millis))]),
+        cond: vec![],
+    }
+}
+
+/// The person an `M#` item of a partition names.
+pub fn absorbed_of(sk: &str) -> Option<PersonId> {
+    sk.strip_prefix(ABSORBED_PREFIX).and_then(|l| PersonId::parse(l).ok())
+}
