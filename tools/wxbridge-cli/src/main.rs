@@ -5,6 +5,9 @@
 
 mod register;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args as _, CommandFactory, FromArgMatches, Parser};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -56,19 +59,6 @@ options:
 Errors print the wxbridge error code and detail on stderr and exit 1; usage errors exit 2.";
 
 const DEFAULT_REGISTRY: &str = "config/demo-apps.json";
-
-const REGISTER_OPTIONS: [&str; 10] = [
-    "--appid",
-    "--kind",
-    "--owner",
-    "--role",
-    "--name",
-    "--open-platform",
-    "--web-auth-domain",
-    "--safe-mode",
-    "--no-safe-mode",
-    "--secrets-stdin",
-];
 
 #[derive(Debug, PartialEq)]
 enum Command {
@@ -129,19 +119,57 @@ fn id<T>(parse: fn(&str) -> Result<T, Error>, s: &str) -> Result<T, Failure> {
     parse(s).map_err(|e| Failure::Usage(format!("{}: {}", e.code(), e.detail())))
 }
 
+/// The command line as clap reads it. Options may stand anywhere, before the command too, so it is
+/// one flat level rather than clap subcommands: the first word is the command, the rest its
+/// operands, and which command takes which options and operands is checked once the command is
+/// known, so that the message can say so ("--yes is for erase only"). An option's value is the
+/// next argument, whatever it looks like.
+#[derive(Parser)]
+#[command(name = "wxbridge", override_help = USAGE, disable_help_flag = true, args_override_self = true)]
+struct Cli {
+    #[arg(long, value_name = "URL", allow_hyphen_values = true)]
+    endpoint: Option<String>,
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    table: Option<String>,
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    registry: Option<String>,
+    #[arg(short = 'y', long)]
+    yes: bool,
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    register: RegisterOptions,
+    // Help wins over anything that follows it, as it always has.
+    #[arg(short = 'h', long, action = ArgAction::Help)]
+    help: Option<bool>,
+    #[arg(value_name = "COMMAND")]
+    command: Option<String>,
+    #[arg(value_name = "OPERAND")]
+    operands: Vec<String>,
+}
+
 /// `register`'s options as given, checked once the command is known.
-#[derive(Default)]
+#[derive(clap::Args)]
 struct RegisterOptions {
-    /// The options given, for "--kind is for register only".
-    given: Vec<&'static str>,
+    #[arg(long, value_name = "APPID", allow_hyphen_values = true)]
     appid: Option<String>,
+    #[arg(long, value_name = "KIND", allow_hyphen_values = true)]
     kind: Option<String>,
+    #[arg(long, value_name = "OWNER", allow_hyphen_values = true)]
     owner: Option<String>,
+    #[arg(long, value_name = "ROLE", allow_hyphen_values = true)]
     role: Option<String>,
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     name: Option<String>,
+    #[arg(long, value_name = "OP", allow_hyphen_values = true)]
     open_platform: Option<String>,
-    safe_mode: Option<bool>,
+    #[arg(long = "web-auth-domain", value_name = "HOST", allow_hyphen_values = true)]
     web_auth_domains: Vec<String>,
+    #[arg(long)]
+    safe_mode: bool,
+    #[arg(long)]
+    no_safe_mode: bool,
+    #[arg(long)]
     secrets_stdin: bool,
 }
 
@@ -157,7 +185,7 @@ impl RegisterOptions {
             role: word("--role", self.role).map_err(usage)?,
             name: self.name.map(|n| register::check_name(&n)).transpose().map_err(usage)?,
             open_platform: self.open_platform.map(|o| id(OpenPlatformId::parse, &o)).transpose()?,
-            safe_mode: self.safe_mode,
+            safe_mode: (self.safe_mode || self.no_safe_mode).then_some(self.safe_mode),
             web_auth_domains: self
                 .web_auth_domains
                 .iter()
@@ -168,47 +196,56 @@ impl RegisterOptions {
             force,
         })
     }
+
+    /// The one of these options given first on the command line, for "--kind is for register only".
+    fn first_given(matches: &ArgMatches) -> Option<String> {
+        let options = RegisterOptions::augment_args(clap::Command::new("register"));
+        options
+            .get_arguments()
+            .filter(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+            .filter_map(|a| Some((matches.index_of(a.get_id().as_str())?, a.get_long()?)))
+            .min()
+            .map(|(_, long)| format!("--{long}"))
+    }
+}
+
+/// clap's objection, in the words wxbridge has always used for it.
+fn clap_usage(e: &clap::Error) -> Failure {
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.as_str(),
+        _ => "",
+    };
+    Failure::Usage(match e.kind() {
+        ErrorKind::UnknownArgument => format!("unknown option {arg}"),
+        // Only a missing value gets here: no option has a fixed set of values. clap names the
+        // option with its placeholder ("--table <NAME>").
+        ErrorKind::InvalidValue => format!("{} needs a value", arg.split(' ').next().unwrap_or(arg)),
+        _ => e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned(),
+    })
 }
 
 /// Options may stand anywhere; everything else is the command and its operands.
 fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> Result<Parsed, Failure> {
     let usage = |m: &str| Failure::Usage(m.to_owned());
-    let (mut endpoint, mut table, mut registry, mut yes, mut force) = (None, None, None, false, false);
-    let mut reg = RegisterOptions::default();
-    let mut words: Vec<String> = Vec::new();
-    let mut argv = argv.into_iter();
-    while let Some(a) = argv.next() {
-        if let Some(option) = REGISTER_OPTIONS.iter().find(|o| **o == a) {
-            reg.given.push(option);
-        }
-        let mut value = |name: &str| argv.next().ok_or_else(|| usage(&format!("{name} needs a value")));
-        match a.as_str() {
-            "-h" | "--help" | "help" => return Ok(Parsed::Help),
-            "--endpoint" => endpoint = Some(value("--endpoint")?),
-            "--table" => table = Some(value("--table")?),
-            "--registry" => registry = Some(value("--registry")?),
-            "--yes" | "-y" => yes = true,
-            "--force" => force = true,
-            "--appid" => reg.appid = Some(value("--appid")?),
-            "--kind" => reg.kind = Some(value("--kind")?),
-            "--owner" => reg.owner = Some(value("--owner")?),
-            "--role" => reg.role = Some(value("--role")?),
-            "--name" => reg.name = Some(value("--name")?),
-            "--open-platform" => reg.open_platform = Some(value("--open-platform")?),
-            "--web-auth-domain" => reg.web_auth_domains.push(value("--web-auth-domain")?),
-            "--safe-mode" | "--no-safe-mode" => {
-                let on = a == "--safe-mode";
-                if reg.safe_mode == Some(!on) {
-                    return Err(usage("--safe-mode and --no-safe-mode together"));
-                }
-                reg.safe_mode = Some(on);
-            }
-            "--secrets-stdin" => reg.secrets_stdin = true,
-            s if s.starts_with('-') => return Err(usage(&format!("unknown option {s}"))),
-            _ => words.push(a),
-        }
+    let matches = match Cli::command().try_get_matches_from(std::iter::once("wxbridge".to_owned()).chain(argv)) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => return Ok(Parsed::Help),
+        Err(e) => return Err(clap_usage(&e)),
+    };
+    let misplaced = RegisterOptions::first_given(&matches);
+    let Cli { endpoint, table, registry, yes, force, register: reg, command, operands, .. } =
+        Cli::from_arg_matches(&matches).map_err(|e| clap_usage(&e))?;
+    let words: Vec<&str> = command.iter().chain(&operands).map(String::as_str).collect();
+    if words.contains(&"help") {
+        return Ok(Parsed::Help);
     }
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    // clap takes a lone "-", and anything after "--", for a word.
+    if let Some(w) = words.iter().find(|w| w.starts_with('-')) {
+        return Err(usage(&format!("unknown option {w}")));
+    }
+    if reg.safe_mode && reg.no_safe_mode {
+        return Err(usage("--safe-mode and --no-safe-mode together"));
+    }
     let Some((&name, operands)) = words.split_first() else { return Err(usage("no command")) };
     let command = match (name, operands) {
         ("apps", []) => Command::Apps,
@@ -221,7 +258,7 @@ fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> R
         }
         ("erase", [p]) => Command::Erase { person: id(PersonId::parse, p)?, yes },
         ("unregister", [appid]) => Command::Unregister { appid: id(AppId::parse, appid)?, force },
-        ("register", []) => Command::Register(Box::new(std::mem::take(&mut reg).into_command(force)?)),
+        ("register", []) => Command::Register(Box::new(reg.into_command(force)?)),
         ("register", _) => return Err(usage("register takes no operands: the appid is --appid APPID")),
         ("apps" | "create-table" | "lookup" | "person" | "export" | "unlink" | "erase" | "unregister", _) => {
             return Err(usage(&format!("wrong number of operands for {name}")))
@@ -234,7 +271,7 @@ fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> R
     if force && !command.edits_registry() {
         return Err(usage("--force is for register and unregister only"));
     }
-    if let Some(option) = reg.given.first() {
+    if let Some(option) = misplaced.filter(|_| !matches!(command, Command::Register(_))) {
         return Err(usage(&format!("{option} is for register only")));
     }
     if command.edits_registry() && registry.is_none() {
@@ -488,6 +525,26 @@ mod tests {
         assert!(usage_error(&format!("person {P} --table t --yes")).contains("erase only"));
         assert!(usage_error("apps --frobnicate").contains("unknown option"));
         assert!(usage_error("apps --force").contains("register and unregister only"));
+    }
+
+    #[test]
+    fn clap_reads_the_line_as_the_hand_parser_did() {
+        let line = "--web-auth-domain a.example register --registry r.json --appid wx1 --web-auth-domain b.example";
+        let Ok(Parsed::Run(Args { command: Command::Register(r), .. })) = args(line, None) else { panic!("{line}") };
+        assert_eq!(r.web_auth_domains, ["a.example", "b.example"]);
+        let Ok(Parsed::Run(a)) = args(&format!("--table a person {P} --table b"), None) else { panic!() };
+        assert_eq!(a.table.as_deref(), Some("b"), "the last one counts");
+        let Ok(Parsed::Run(a)) = args(&format!("person {P} --table --yes"), None) else { panic!() };
+        assert_eq!(a.table.as_deref(), Some("--yes"), "a value is the next argument");
+        assert_eq!(args("person help --table t", None).unwrap(), Parsed::Help);
+        assert_eq!(usage_error("apps -"), "unknown option -");
+        assert_eq!(usage_error("apps --no-safe-mode --frobnicate"), "unknown option --frobnicate");
+        assert_eq!(usage_error("unregister wx1 --owner m1 --kind website"), "--owner is for register only");
+        assert_eq!(
+            usage_error("--secrets-stdin unregister wx1 --kind website"),
+            "--secrets-stdin is for register only"
+        );
+        assert_eq!(usage_error("register --appid wx1 --name"), "--name needs a value");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `register` and `unregister`: edit the app registry file (the JSON document deployments keep
 //! in SSM Parameter Store).
 //!
-//! The document is edited as JSON that keeps its key order, so unknown fields, the order of the
-//! keys and the order of the apps survive an edit. The result must load with
+//! The document is edited as a `serde_json::Value` that keeps its key order (this crate turns on
+//! serde_json's `preserve_order`), so unknown fields, the order of the keys and the order of the
+//! apps survive an edit. The result must load with
 //! `shared::registry::Registry::from_json` before it replaces the file (temp file + rename).
 //! Secrets come from the environment or stdin, never from the command line, and are never
 //! printed: messages name the fields that changed, not their values.
@@ -11,9 +12,8 @@ use std::fmt;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::{Map, Value};
 use shared::ids::{AppId, OpenPlatformId, Secret};
 use shared::registry::{AppKind, Registry};
 use shared::wechat::push::PushCrypto;
@@ -213,127 +213,19 @@ pub fn read_secrets(from_stdin: bool) -> Result<Secrets, Failure> {
 }
 
 // ------------------------------------------------------------------------------------------
-// Ordered JSON
+// JSON objects
 
-type Fields = Vec<(String, Json)>;
-
-/// A JSON value whose objects keep their key order. (serde_json's `Value` sorts keys unless its
-/// `preserve_order` feature is on, and that feature would reach every crate of the workspace.)
-#[derive(Clone, Debug, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<Json>),
-    Object(Fields),
-}
-
-fn get<'a>(fields: &'a Fields, key: &str) -> Option<&'a Json> {
-    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-fn get_str<'a>(fields: &'a Fields, key: &str) -> Option<&'a str> {
-    match get(fields, key) {
-        Some(Json::String(s)) => Some(s),
-        _ => None,
-    }
+fn get_str<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    fields.get(key).and_then(Value::as_str)
 }
 
 /// Sets `key` in its place, or at the end when new; whether anything changed.
-fn set(fields: &mut Fields, key: &str, value: Json) -> bool {
-    match fields.iter_mut().find(|(k, _)| k == key) {
-        Some((_, v)) if *v == value => false,
-        Some((_, v)) => {
-            *v = value;
-            true
-        }
-        None => {
-            fields.push((key.to_owned(), value));
-            true
-        }
+fn set(fields: &mut Map<String, Value>, key: &str, value: Value) -> bool {
+    if fields.get(key) == Some(&value) {
+        return false;
     }
-}
-
-/// Removes `key`; whether it was there.
-fn remove(fields: &mut Fields, key: &str) -> bool {
-    let before = fields.len();
-    fields.retain(|(k, _)| k != key);
-    fields.len() != before
-}
-
-impl Serialize for Json {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Json::Null => s.serialize_unit(),
-            Json::Bool(b) => s.serialize_bool(*b),
-            Json::Number(n) => n.serialize(s),
-            Json::String(v) => s.serialize_str(v),
-            Json::Array(items) => s.collect_seq(items),
-            Json::Object(fields) => {
-                let mut map = s.serialize_map(Some(fields.len()))?;
-                for (k, v) in fields {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Json;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_unit<E>(self) -> Result<Json, E> {
-                Ok(Json::Null)
-            }
-            fn visit_none<E>(self) -> Result<Json, E> {
-                Ok(Json::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
-                Json::deserialize(d)
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
-                Ok(Json::Bool(b))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
-                Ok(Json::Number(n.into()))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
-                Ok(Json::Number(n.into()))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Json, E> {
-                serde_json::Number::from_f64(n).map(Json::Number).ok_or_else(|| E::custom("not a finite number"))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Json, E> {
-                Ok(Json::String(s.to_owned()))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Json, E> {
-                Ok(Json::String(s))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Json::Array(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-                let mut fields = Fields::new();
-                // A repeated key keeps its first place and its last value, as serde_json does.
-                while let Some((k, v)) = map.next_entry::<String, Json>()? {
-                    set(&mut fields, &k, v);
-                }
-                Ok(Json::Object(fields))
-            }
-        }
-        d.deserialize_any(V)
-    }
+    fields.insert(key.to_owned(), value);
+    true
 }
 
 // ------------------------------------------------------------------------------------------
@@ -343,60 +235,49 @@ impl<'de> Deserialize<'de> for Json {
 /// loads with `Registry::from_json`.
 #[derive(Debug)]
 pub struct Document {
-    top: Fields,
+    top: Map<String, Value>,
 }
 
 impl Document {
     pub fn parse(text: &str) -> Result<Document, Failure> {
         Registry::from_json(text).map_err(|e| invalid(format!("the registry does not load: {}", reason(&e))))?;
-        let top = match serde_json::from_str::<Json>(text) {
-            Ok(Json::Object(top)) => top,
+        let top = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(top)) => top,
             _ => return Err(invalid("the registry is not a JSON object")),
         };
-        match get(&top, "apps") {
-            Some(Json::Array(apps)) if apps.iter().all(|a| matches!(a, Json::Object(_))) => Ok(Document { top }),
+        match top.get("apps") {
+            Some(Value::Array(apps)) if apps.iter().all(Value::is_object) => Ok(Document { top }),
             _ => Err(invalid("the registry's apps are not a list of objects")),
         }
     }
 
-    fn apps(&self) -> &[Json] {
-        match get(&self.top, "apps") {
-            Some(Json::Array(apps)) => apps,
+    fn apps(&self) -> &[Value] {
+        match self.top.get("apps") {
+            Some(Value::Array(apps)) => apps,
             _ => unreachable!("checked by Document::parse"),
         }
     }
 
-    fn apps_mut(&mut self) -> &mut Vec<Json> {
-        match self.top.iter_mut().find(|(k, _)| k == "apps") {
-            Some((_, Json::Array(apps))) => apps,
+    fn apps_mut(&mut self) -> &mut Vec<Value> {
+        match self.top.get_mut("apps") {
+            Some(Value::Array(apps)) => apps,
             _ => unreachable!("checked by Document::parse"),
         }
     }
 
     fn position(&self, appid: &AppId) -> Option<usize> {
-        self.apps().iter().position(|a| fields(a).is_some_and(|f| get_str(f, "appid") == Some(appid.as_str())))
+        self.apps().iter().position(|a| a.get("appid").and_then(Value::as_str) == Some(appid.as_str()))
     }
 
     /// Pretty JSON, two-space indent, a trailing newline; it loads with `Registry::from_json`.
     pub fn to_text(&self) -> Result<String, Failure> {
-        let mut text = serde_json::to_string_pretty(&Json::Object(self.top.clone()))
+        let mut text = serde_json::to_string_pretty(&self.top)
             .map_err(|e| internal(format!("cannot write the registry as JSON: {e}")))?;
         text.push('\n');
         Registry::from_json(&text)
             .map_err(|e| invalid(format!("refused: the registry would not load: {}", reason(&e))))?;
         Ok(text)
     }
-}
-
-fn fields(app: &Json) -> Option<&Fields> {
-    match app {
-        Json::Object(f) => Some(f),
-        _ => None,
-    }
-}
-
-fn string(s: &str) -> Json {
-    Json::String(s.to_owned())
 }
 
 /// What an edit did: the message for the operator (no secret in it), and whether the file changes.
@@ -411,7 +292,7 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
     secrets.check(&req.appid)?;
     let appid = req.appid.as_str();
     let index = doc.position(&req.appid);
-    let old: Option<Fields> = index.map(|i| fields(&doc.apps()[i]).cloned().unwrap_or_default());
+    let old: Option<Map<String, Value>> = index.map(|i| doc.apps()[i].as_object().cloned().unwrap_or_default());
     let old_kind = old.as_ref().and_then(|f| get_str(f, "kind")).map(str::to_owned);
     let kind = match (req.kind, &old_kind) {
         (Some(k), _) => k.as_str().to_owned(),
@@ -441,40 +322,40 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
 
     let mut app = old.clone().unwrap_or_default();
     let mut changes: Vec<String> = Vec::new();
-    let mut put = |app: &mut Fields, key: &str, value: Json| {
+    let mut put = |app: &mut Map<String, Value>, key: &str, value: Value| {
         if set(app, key, value) {
             changes.push(key.to_owned());
         }
     };
     // For a new app these land in the demo registry's order.
-    put(&mut app, "appid", string(appid));
+    put(&mut app, "appid", appid.into());
     if let Some(name) = &req.name {
-        put(&mut app, "name", string(name));
+        put(&mut app, "name", name.as_str().into());
     }
-    put(&mut app, "kind", string(&kind));
+    put(&mut app, "kind", kind.as_str().into());
     if let Some(role) = &req.role {
-        put(&mut app, "role", string(role));
+        put(&mut app, "role", role.as_str().into());
     }
     if let Some(owner) = &req.owner {
-        put(&mut app, "owner", string(owner));
+        put(&mut app, "owner", owner.as_str().into());
     }
     if let Some(op) = &req.open_platform {
-        put(&mut app, "open_platform", string(op.as_str()));
+        put(&mut app, "open_platform", op.as_str().into());
     }
     for (key, value) in
         [("secret", &secrets.secret), ("token", &secrets.token), ("encoding_aes_key", &secrets.encoding_aes_key)]
     {
         if let Some(v) = value {
-            put(&mut app, key, string(v));
+            put(&mut app, key, v.as_str().into());
         }
     }
     match req.safe_mode {
-        Some(on) => put(&mut app, "safe_mode", Json::Bool(on)),
-        None if old.is_none() && is_oa => put(&mut app, "safe_mode", Json::Bool(false)),
+        Some(on) => put(&mut app, "safe_mode", Value::Bool(on)),
+        None if old.is_none() && is_oa => put(&mut app, "safe_mode", Value::Bool(false)),
         None => {}
     }
     if !req.web_auth_domains.is_empty() {
-        put(&mut app, "web_auth_domains", Json::Array(req.web_auth_domains.iter().map(|h| string(h)).collect()));
+        put(&mut app, "web_auth_domains", req.web_auth_domains.clone().into());
     }
     // Another kind: the fields of the old kind that the new one has no use for go.
     if old_kind.as_deref().is_some_and(|k| k != kind) {
@@ -486,7 +367,8 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
             dropped.push("web_auth_domains");
         }
         for key in dropped {
-            if remove(&mut app, key) {
+            // Shifted out, not swapped: the keys after it keep their order.
+            if app.shift_remove(key).is_some() {
                 changes.push(format!("{key} (removed)"));
             }
         }
@@ -505,7 +387,7 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
              --secrets-stdin"
         )));
     }
-    if get(&app, "safe_mode") == Some(&Json::Bool(true)) && get_str(&app, "encoding_aes_key").is_none() {
+    if app.get("safe_mode") == Some(&Value::Bool(true)) && get_str(&app, "encoding_aes_key").is_none() {
         return Err(invalid(format!(
             "safe mode needs the encoding_aes_key of {appid}: set WXBRIDGE_APP_AES_KEY, or pass it on stdin with \
              --secrets-stdin"
@@ -520,7 +402,7 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
         let other = doc
             .apps()
             .iter()
-            .filter_map(fields)
+            .filter_map(Value::as_object)
             .filter(|f| get_str(f, "role") == Some(PIVOT_ROLE))
             .filter_map(|f| get_str(f, "appid"))
             .find(|other| *other != appid);
@@ -540,7 +422,7 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
 
     match index {
         None => {
-            doc.apps_mut().push(Json::Object(app));
+            doc.apps_mut().push(Value::Object(app));
             let owner = req.owner.as_deref().unwrap_or_default();
             Ok(Edit { message: format!("added {appid} ({kind}, owner {owner})"), changed: true })
         }
@@ -548,7 +430,7 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
             Ok(Edit { message: format!("unchanged {appid}: it already is as given"), changed: false })
         }
         Some(i) => {
-            doc.apps_mut()[i] = Json::Object(app);
+            doc.apps_mut()[i] = Value::Object(app);
             Ok(Edit { message: format!("updated {appid}: {}", changes.join(", ")), changed: true })
         }
     }
@@ -559,7 +441,7 @@ pub fn unregister(doc: &mut Document, appid: &AppId, force: bool, path: &str) ->
     let Some(i) = doc.position(appid) else {
         return Err(Failure::NotFound(format!("{appid} is not in the registry {path}")));
     };
-    let app = fields(&doc.apps()[i]).cloned().unwrap_or_default();
+    let app = doc.apps()[i].as_object().cloned().unwrap_or_default();
     let kind = get_str(&app, "kind").unwrap_or("?").to_owned();
     let owner = get_str(&app, "owner").unwrap_or("?").to_owned();
     if get_str(&app, "role") == Some(PIVOT_ROLE) && !force {
@@ -697,7 +579,7 @@ mod tests {
         r.role = Some("merchant_oa".into());
         let edit = register(&mut doc, &r, &secrets(Some("s3"), Some("t3"), Some(KEY))).unwrap();
         assert_eq!(edit.message, "added wx4d5e6f7a8b9c0301 (official_account, owner m3)");
-        let app = fields(doc.apps().last().unwrap()).unwrap();
+        let app = doc.apps().last().unwrap().as_object().unwrap();
         let keys: Vec<&str> = app.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["appid", "kind", "role", "owner", "secret", "token", "encoding_aes_key", "safe_mode"]);
         Registry::from_json(&doc.to_text().unwrap()).unwrap();
