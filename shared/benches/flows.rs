@@ -90,9 +90,9 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-/// A safe-mode push of a scan that binds a website user (the demo pivot's keys): verify both
-/// signatures, decrypt, parse, de-duplicate, bind (a new follower: person, identity, site user),
-/// reply sealed — everything but the network.
+/// A safe-mode push of a scan of a website user's scene (the demo pivot's keys): verify both
+/// signatures, decrypt, parse, de-duplicate and check the replay pair, check the scene and both
+/// parties, ask the scanner to confirm, reply sealed — everything but the network.
 fn bench_push(c: &mut Criterion) {
     use shared::domain::push::{PushAnswer, PushQuery};
     use shared::ids::{SiteId, SiteUserId};
@@ -106,7 +106,7 @@ fn bench_push(c: &mut Criterion) {
     let token = pivot.token.clone().unwrap();
     let crypto = PushCrypto::new(pivot.encoding_aes_key.as_ref().unwrap(), pivot.appid.as_str()).unwrap();
     let mut n = 0u64;
-    c.bench_function("push: safe-mode scan binds a new follower (memory store)", |b| {
+    c.bench_function("push: safe-mode scan asks a new follower to confirm (memory store)", |b| {
         b.iter_batched(
             || {
                 n += 1;
@@ -118,7 +118,9 @@ fn bench_push(c: &mut Criterion) {
                     appid: pivot.appid.clone(),
                     status: SceneStatus::Pending,
                     expires_at_secs: i64::MAX / 4,
+                    label: Some("a***@example.com".into()),
                     openid: None,
+                    confirm: None,
                     person: None,
                 };
                 rt.block_on(bridge.store().write(pending.create())).unwrap();

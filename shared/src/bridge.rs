@@ -34,7 +34,8 @@ pub struct Bridge {
     registry: Arc<Registry>,
     tokens: Tokens,
     urls: Urls,
-    link_key: Secret,
+    /// Only in the functions that sign or check login links.
+    link_key: Option<Secret>,
     stash_ttl_secs: i64,
     /// Per cold start: which person an (app, openid) is (translation's warm path).
     translations: PersonCache,
@@ -82,13 +83,14 @@ impl Bridge {
         let registry = resolve(&s.registry)?
             .ok_or_else(|| Error::Internal("set WXBRIDGE_REGISTRY, WXBRIDGE_REGISTRY_JSON or its _SSM".into()))?;
         b = b.registry(Registry::from_json(&registry)?);
-        // Throwaway keys are fine for a local run, never in AWS.
-        match resolve(&s.link_key)? {
-            Some(k) if k.len() >= 32 => b = b.link_key(Secret::new(k)),
+        // Throwaway keys are fine for a local run, never in AWS; a function that needs no link
+        // key is given none.
+        b = match resolve(&s.link_key)? {
+            Some(k) if k.len() >= 32 => b.link_key(Some(Secret::new(k))),
             Some(_) => return Err(Error::Internal("WXBRIDGE_LINK_KEY must be 32 bytes or more".into())),
-            None if s.mode == Mode::Local => {}
-            None => return Err(Error::Internal("set WXBRIDGE_LINK_KEY or WXBRIDGE_LINK_KEY_SSM".into())),
-        }
+            None if s.mode == Mode::Local => b,
+            None => b.link_key(None),
+        };
         match resolve(&s.signing_keys)? {
             Some(json) => b = b.tokens(Tokens::from_json(&json, &s.urls.public_base, s.token_ttl_secs)?),
             None if s.mode == Mode::Local => {
@@ -144,7 +146,7 @@ impl Bridge {
         }
     }
     pub fn site_links(&self) -> SiteLinks<'_> {
-        SiteLinks { assoc: self.assoc(), apps: &self.registry, link_key: &self.link_key, urls: &self.urls }
+        SiteLinks { assoc: self.assoc(), apps: &self.registry, link_key: self.link_key.as_ref(), urls: &self.urls }
     }
     pub fn pushes(&self) -> Pushes<'_> {
         Pushes { apps: &self.registry, scenes: self.scenes(), links: self.site_links() }
@@ -185,7 +187,7 @@ pub struct BridgeBuilder {
     registry: Option<Registry>,
     tokens: Option<Tokens>,
     urls: Option<Urls>,
-    link_key: Option<Secret>,
+    link_key: Option<Option<Secret>>,
     stash_ttl_secs: Option<i64>,
 }
 
@@ -218,7 +220,7 @@ impl BridgeBuilder {
         self.urls = Some(u);
         self
     }
-    pub fn link_key(mut self, k: Secret) -> Self {
+    pub fn link_key(mut self, k: Option<Secret>) -> Self {
         self.link_key = Some(k);
         self
     }
@@ -248,7 +250,7 @@ impl BridgeBuilder {
             }),
             tokens,
             urls,
-            link_key: self.link_key.unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>()))),
+            link_key: self.link_key.unwrap_or_else(|| Some(Secret::new(hex::encode(rand::random::<[u8; 32]>())))),
             stash_ttl_secs: self.stash_ttl_secs.unwrap_or(settings::DEFAULT_STASH_TTL_SECS),
             translations: PersonCache::default(),
         })

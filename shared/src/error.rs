@@ -52,8 +52,16 @@ pub enum Error {
     NotLinked,
     #[error("linking would give one person two openids of one app")]
     IdentityConflict,
+    #[error("a web-view pass may only be confirmed by the mini-program identity that asked for it")]
+    ConfirmMismatch,
+    #[error("the confirm code is unknown, expired or already used")]
+    ConfirmInvalid,
+    #[error("this credential does not reach that resource")]
+    Forbidden,
     #[error("the service is busy; retry")]
     Busy,
+    #[error("the store cannot be reached right now; retry")]
+    StoreUnavailable,
     #[error("internal error")]
     Internal(String),
 }
@@ -63,9 +71,9 @@ impl Error {
         use Error::*;
         match self {
             InvalidRequest(_) | WeChatCodeInvalid | WeChatCodeUsed | DecryptFailed | WatermarkMismatch
-            | TicketInvalid | StateInvalid | ReturnUrlNotAllowed | LinkExpired | LinkUsed => 400,
+            | TicketInvalid | StateInvalid | ReturnUrlNotAllowed | LinkExpired | LinkUsed | ConfirmInvalid => 400,
             InvalidToken => 401,
-            SignatureInvalid | WeChatUserBlocked => 403,
+            SignatureInvalid | WeChatUserBlocked | ConfirmMismatch | Forbidden => 403,
             RouteNotFound | UnknownApp | NotFound | NotLinked => 404,
             MethodNotAllowed(_) => 405,
             IdentityConflict => 409,
@@ -73,7 +81,7 @@ impl Error {
             WeChatRateLimited => 429,
             Internal(_) => 500,
             WeChatError(_) => 502,
-            WeChatUnavailable | Busy => 503,
+            WeChatUnavailable | Busy | StoreUnavailable => 503,
         }
     }
 
@@ -103,8 +111,21 @@ impl Error {
             NotFound => "not_found",
             NotLinked => "not_linked",
             IdentityConflict => "identity_conflict",
+            ConfirmMismatch => "confirm_mismatch",
+            ConfirmInvalid => "confirm_invalid",
+            Forbidden => "forbidden",
             Busy => "busy",
+            StoreUnavailable => "store_unavailable",
             Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds after which a retry may succeed (`Retry-After`), for errors that pass.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Error::StoreUnavailable | Error::Busy | Error::WeChatUnavailable => Some(1),
+            Error::WeChatRateLimited => Some(60),
+            _ => None,
         }
     }
 
@@ -122,7 +143,10 @@ impl From<StoreError> for Error {
         match e {
             // Contention that outlived the domain's retries: the caller may retry.
             StoreError::ConditionFailed { .. } | StoreError::Conflict => Error::Busy,
-            StoreError::Unavailable(m) => Error::Internal(format!("store unavailable: {m}")),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(reason = m.as_str(), "store unavailable");
+                Error::StoreUnavailable
+            }
             StoreError::Invalid(m) => Error::Internal(format!("store rejected a request: {m}")),
         }
     }

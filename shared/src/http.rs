@@ -87,6 +87,9 @@ pub fn problem(err: &Error) -> Response {
     if status == 401 {
         b = b.header(http::header::WWW_AUTHENTICATE, "Bearer");
     }
+    if let Some(secs) = err.retry_after() {
+        b = b.header(http::header::RETRY_AFTER, secs.to_string());
+    }
     if let Error::MethodNotAllowed(allow) = err {
         b = b.header(http::header::ALLOW, allow.as_str());
     }
@@ -125,6 +128,18 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(64).collect())
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// A cookie the request carries (`Cookie: a=1; b=2`).
+pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// The query string's parameters (the first of repeated names wins).

@@ -119,8 +119,12 @@ spelled! {
     /// Where a scene-QR binding stands.
     pub enum SceneStatus {
         Pending = "pending",
+        /// Scanned: waiting for the scanner to confirm in their own browser.
+        AwaitingConfirmation = "awaiting_confirmation",
         Bound = "bound",
         Expired = "expired",
+        /// Final: the scanner's WeChat or the site user is bound to another already.
+        Refused = "refused",
     }
 }
 

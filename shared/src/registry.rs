@@ -73,10 +73,14 @@ impl App {
 pub struct Site {
     pub site_id: SiteId,
     pub api_key: Secret,
-    /// Where a follower's signed login link points (the site's page that logs them in and
-    /// calls `POST /v1/site/bind`).
+    /// Where a follower's login link ends, once the bridge has checked the follower's browser
+    /// (the site's page that logs them in and calls `POST /v1/site/bind` with the code).
     #[serde(default)]
     pub login_url: Option<String>,
+    /// The official accounts this site binds through (scenes, login links); its key reaches
+    /// no other. Empty: the pivot only.
+    #[serde(default)]
+    pub official_accounts: Vec<AppId>,
 }
 
 impl Site {
@@ -148,8 +152,13 @@ impl Registry {
                 return Err(Error::Internal("registry lists an appid twice".into()));
             }
         }
-        let mut sites = f.sites;
-        sites.extend(f.site);
+        let mut sites = f.site.into_iter().collect::<Vec<_>>();
+        sites.extend(f.sites);
+        for site in &sites {
+            if let Some(a) = site.official_accounts.iter().find(|a| apps.get(*a).is_none_or(|x: &App| x.kind != AppKind::OfficialAccount)) {
+                return Err(Error::Internal(format!("site {} lists {a}, which is not a registered official account", site.site_id)));
+            }
+        }
         Ok(Registry {
             apps,
             pivot,
@@ -192,6 +201,26 @@ impl Registry {
     /// The site whose API key the request carries.
     pub fn site(&self, site: &SiteId) -> Option<&Site> {
         self.sites.iter().find(|s| &s.site_id == site)
+    }
+
+    /// The official accounts `site` may bind through, first the default.
+    pub fn site_accounts(&self, site: &Site) -> Vec<&App> {
+        let listed: Vec<&App> = site
+            .official_accounts
+            .iter()
+            .filter_map(|a| self.app(a))
+            .filter(|a| a.kind == AppKind::OfficialAccount)
+            .collect();
+        if site.official_accounts.is_empty() {
+            self.pivot().into_iter().collect()
+        } else {
+            listed
+        }
+    }
+
+    /// The site an official account's login links are for: the first that binds through it.
+    pub fn site_of_account(&self, oa: &AppId) -> Option<&Site> {
+        self.sites.iter().find(|s| self.site_accounts(s).iter().any(|a| &a.appid == oa))
     }
 
     pub fn site_by_key(&self, key: &str) -> Option<&Site> {

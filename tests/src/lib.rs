@@ -54,6 +54,8 @@ pub struct Env {
     pub stack: Devstack,
     pub base: String,
     pub http: reqwest::Client,
+    /// Each simulated user's WeChat browser, with its own cookies.
+    browsers: std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>,
 }
 
 pub async fn env(kind: StoreKind) -> Env {
@@ -74,7 +76,12 @@ pub async fn env_with(kind: StoreKind, mode: UnionIdMode) -> Env {
     };
     let stack = devstack::start(opts).await.expect("devstack starts");
     let base = stack.base.clone();
-    Env { stack, base, http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap() }
+    Env {
+        stack,
+        base,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        browsers: Default::default(),
+    }
 }
 
 #[derive(Debug)]
@@ -225,6 +232,8 @@ pub struct Walk {
     pub last: Answer,
     /// Set when the pass ended on a redirect to a URL outside devstack (the return_url).
     pub left_to: Option<String>,
+    /// The owner's confirm, when the walk was confirmed.
+    pub confirmed: Option<Answer>,
 }
 
 impl Env {
@@ -240,10 +249,32 @@ impl Env {
         self.registry()["credentials"]["admin"].as_str().unwrap().to_owned()
     }
 
-    /// A GET as the user's WeChat browser makes it (the simulator knows who by a header).
+    /// The user's WeChat browser: the simulator knows who by a header; it keeps its cookies.
+    pub fn browser(&self, user: &str) -> reqwest::Client {
+        let mut all = self.browsers.lock().unwrap();
+        all.entry(user.to_owned())
+            .or_insert_with(|| {
+                let mut h = reqwest::header::HeaderMap::new();
+                h.insert("X-WxSim-User", reqwest::header::HeaderValue::from_str(user).unwrap());
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .cookie_store(true)
+                    .default_headers(h)
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap()
+            })
+            .clone()
+    }
+
+    /// The user's browser is a new one: no cookies.
+    pub fn new_browser(&self, user: &str) {
+        self.browsers.lock().unwrap().remove(user);
+    }
+
+    /// A GET as the user's WeChat browser makes it.
     pub async fn browse(&self, user: &str, url: &str) -> (reqwest::StatusCode, Option<String>, Answer) {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let resp = client.get(url).header("X-WxSim-User", user).send().await.unwrap();
+        let resp = self.browser(user).get(url).send().await.unwrap();
         let status = resp.status();
         let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
         (status, location, Self::answer(resp).await)
@@ -260,20 +291,57 @@ impl Env {
                 Some(loc) if status.is_redirection() => {
                     let next = loc.split('#').next().unwrap().to_owned();
                     if !next.starts_with(&self.base) {
-                        return Walk { hops, last, left_to: Some(next) };
+                        return Walk { hops, last, left_to: Some(next), confirmed: None };
                     }
                     url = next;
                 }
-                _ => return Walk { hops, last, left_to: None },
+                _ => return Walk { hops, last, left_to: None, confirmed: None },
             }
         }
         panic!("web-view redirect loop: {hops:?}");
     }
 
-    /// A ticket for the user's mini-program token, then the whole web-view pass.
-    pub async fn link_via_webview(&self, user: &str, token: &str, body: Value) -> Walk {
+    /// A ticket for the user's mini-program token, then the web-view pass, unconfirmed.
+    pub async fn pass_via_webview(&self, user: &str, token: &str, body: Value) -> Walk {
         let t = self.post("/v1/auth/tickets", &body, Some(token)).await;
         assert_eq!(t.status, 201, "ticket: {}", t.text);
         self.webview(user, t.body["url"].as_str().unwrap()).await
     }
+
+    /// A pass, confirmed by the mini program that made the ticket: the whole link.
+    pub async fn link_via_webview(&self, user: &str, token: &str, body: Value) -> Walk {
+        let walk = self.pass_via_webview(user, token, body).await;
+        if let Some(code) = walk.confirm_code() {
+            let c = self.post("/v1/auth/confirm", &json!({"code": code}), Some(token)).await;
+            return Walk { confirmed: Some(c), ..walk };
+        }
+        walk
+    }
 }
+
+impl Walk {
+    /// The confirm code the pass ended with: in the return URL, or in the page's meta.
+    pub fn confirm_code(&self) -> Option<String> {
+        if let Some(to) = &self.left_to {
+            let u = reqwest::Url::parse(to).ok()?;
+            if let Some((_, c)) = u.query_pairs().find(|(k, _)| k == "confirm") {
+                return Some(c.into_owned());
+            }
+        }
+        let t = &self.last.text;
+        let at = t.find("name=\"wxbridge-confirm\" content=\"")? + "name=\"wxbridge-confirm\" content=\"".len();
+        Some(t[at..].split('"').next()?.to_owned())
+    }
+
+    /// The `result` the pass ended with (return URL query, or the page's data-result).
+    pub fn result(&self) -> Option<String> {
+        if let Some(to) = &self.left_to {
+            let u = reqwest::Url::parse(to).ok()?;
+            return u.query_pairs().find(|(k, _)| k == "result").map(|(_, v)| v.into_owned());
+        }
+        let t = &self.last.text;
+        let at = t.find("data-result=\"")? + "data-result=\"".len();
+        Some(t[at..].split('"').next()?.to_owned())
+    }
+}
+

@@ -1,10 +1,12 @@
 //! `GET /v1/auth/callback?code&state`: WeChat's redirect after an official account's web
-//! authorization; links, then sends the web-view on to the next account or back.
+//! authorization, in the browser that started it; sends it on to the next account, to the
+//! return URL or the site, or shows how it went.
 
 use std::sync::Arc;
 
-use shared::domain::webauth::Finish;
-use shared::http::{html, param, query, redirect, Request, Response};
+use shared::domain::webauth::{cookie_name, Finish};
+use shared::http::{cookie, html, param, query, redirect, Request, Response};
+use shared::items::state::Page;
 use shared::routes::Routes;
 use shared::{Bridge, Error};
 
@@ -15,22 +17,37 @@ pub fn routes() -> Routes {
 async fn callback(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let q = query(&req);
     let state = param(&q, "state")?;
-    Ok(match b.webauth().callback(q.get("code").map(String::as_str), state).await? {
+    let pass = cookie(&req, cookie_name(b.urls()));
+    Ok(match b.webauth().callback(q.get("code").map(String::as_str), state, pass).await? {
         Finish::Redirect(to) => redirect(&to),
-        Finish::Page { linked } => html(200, page(linked)),
+        Finish::Page(p) => html(200, page(&p)),
     })
 }
 
-/// Shown in the web-view when the mini program gave no return URL.
-fn page(linked: bool) -> String {
-    let (title, text) = if linked {
-        ("Linked", "Your accounts are linked. You can go back to the mini program.")
-    } else {
-        ("Not linked", "Nothing was linked. You can go back to the mini program.")
+/// Shown in the browser when there is nowhere else to go. The end of a web-view pass hands
+/// its confirm code to the mini program (the kit's confirm page), never shows it.
+fn page(p: &Page) -> String {
+    let (result, title, text) = match p {
+        Page::Pending { .. } => ("pending", "Almost linked", "Go back to the mini program to finish linking."),
+        Page::Denied => ("denied", "Not linked", "Nothing was linked. You can go back to the mini program."),
+        Page::SceneBound => ("bound", "Bound", "Your WeChat is now linked to your website account."),
+        Page::SceneRefused => {
+            ("refused", "Not bound", "Nothing was bound: the WeChat or the website account is bound to another already.")
+        }
+        Page::NotYours => ("not_yours", "Not bound", "Nothing was bound: this link was sent to another WeChat user."),
+        Page::Used => ("used", "Already used", "This link was used already; nothing changed."),
+    };
+    let handoff = match p {
+        Page::Pending { confirm } => format!(
+            "<meta name=\"wxbridge-confirm\" content=\"{confirm}\">\
+             <script src=\"https://res.wx.qq.com/open/js/jweixin-1.6.0.js\"></script>\
+             <script>(function(){{var c=document.querySelector('meta[name=\"wxbridge-confirm\"]').content;\
+             if(window.wx&&wx.miniProgram){{wx.miniProgram.redirectTo({{url:'/pages/wxbridge/confirm?confirm='+c}});}}}})();</script>"
+        ),
+        _ => String::new(),
     };
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1 data-result=\"{}\">{title}</h1><p>{text}</p></main></body></html>",
-        if linked { "linked" } else { "denied" }
+         <title>{title}</title>{handoff}</head><body><main><h1 data-result=\"{result}\">{title}</h1><p>{text}</p></main></body></html>"
     )
 }

@@ -1,5 +1,5 @@
-//! `POST /v1/mp/login`, `POST /v1/mp/userinfo`, `GET /v1/me`, `POST /v1/auth/tickets`
-//! (API.md "Mini program"), `POST /v1/open/login` (mobile app, website QR, OA H5 login), and
+//! `POST /v1/mp/login`, `POST /v1/mp/userinfo`, `GET /v1/me`, `POST /v1/auth/tickets`,
+//! `POST /v1/auth/confirm` (API.md "Mini program", "Confirmation by the ticket's owner"), `POST /v1/open/login` (mobile app, website QR, OA H5 login), and
 //! the token keys: `/.well-known/jwks.json`, `/.well-known/openid-configuration`.
 
 use serde::Deserialize;
@@ -19,6 +19,11 @@ struct LoginBody {
 }
 
 #[derive(Deserialize)]
+struct ConfirmBody {
+    code: String,
+}
+
+#[derive(Deserialize)]
 struct UserinfoBody {
     #[serde(rename = "encryptedData")]
     encrypted_data: String,
@@ -31,6 +36,7 @@ pub fn routes() -> Routes {
         .post("/v1/open/login", open_login)
         .post("/v1/mp/userinfo", userinfo)
         .post("/v1/auth/tickets", tickets)
+        .post("/v1/auth/confirm", confirm)
         .get("/v1/me", me)
         .get("/.well-known/jwks.json", jwks)
         .get("/.well-known/openid-configuration", discovery)
@@ -60,6 +66,12 @@ async fn tickets(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let who = caller(&b, &req)?;
     let body: TicketRequest = if req.body().is_empty() { Default::default() } else { json_body(&req)? };
     Ok(json(201, &b.webauth().create_ticket(&who, body).await?))
+}
+
+async fn confirm(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let who = caller(&b, &req)?;
+    let body: ConfirmBody = json_body(&req)?;
+    Ok(json(200, &b.login().confirm(&who, &body.code).await?))
 }
 
 async fn me(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {

@@ -1,4 +1,5 @@
-//! `POST /v1/site/bind` (site API key): redeem a signed login link for a site user.
+//! `POST /v1/site/bind` (site API key): redeem the code of a login link, checked in its
+//! follower's own browser, for the user the site logged in.
 
 use std::sync::Arc;
 

@@ -5,10 +5,10 @@ use crate::domain::translate::PersonCache;
 use crate::domain::views::Operator;
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId};
-use crate::items::identity;
-use crate::items::{conflict, membership, person, stash, union, Tx, TxError};
+use crate::items::identity::{self, Found};
+use crate::items::{conflict, membership, person, refs, stash, union, Tx, TxError};
 use crate::registry::Registry;
-use crate::store::{Key, Write, MAX_TRANSACT_ITEMS};
+use crate::store::{ItemExt, Key, Write, MAX_TRANSACT_ITEMS};
 
 /// What operators need: the association rules, the registry (to find unionids) and, in a
 /// function that also translates, its cache to clear.
@@ -34,19 +34,43 @@ impl Admin<'_> {
         }
     }
 
-    /// Removes one identity from a person: the identity is forgotten, the person keeps the rest.
+    /// Removes one identity from a person, durably: the identity becomes a tombstone naming
+    /// the person, so the next login of that app makes a new person instead of putting it
+    /// back, and no unionid joins it to this person again. A unionid no other identity of the
+    /// person carries is retired with it.
     pub async fn unlink(&self, person: &PersonId, appid: &AppId, openid: &OpenId) -> Result<(), Error> {
         let view = self.assoc.view(person).await?;
         if !view.linked.iter().any(|l| &l.appid == appid && &l.openid == openid) {
             return Err(Error::NotFound);
         }
+        let ident = self.assoc.identity(appid, openid).await?.ok_or(Error::NotFound)?;
+        let op = self.apps.app(appid).and_then(|a| a.open_platform.clone());
+        let mut retire = None;
+        if let (Some(u), Some(op)) = (&ident.unionid, &op) {
+            let mut others_carry = false;
+            for l in view.linked.iter().filter(|l| &l.appid != appid) {
+                let same_op = self.apps.app(&l.appid).and_then(|a| a.open_platform.as_ref()) == Some(op);
+                if same_op && self.assoc.identity(&l.appid, &l.openid).await?.and_then(|i| i.unionid).as_ref() == Some(u) {
+                    others_carry = true;
+                }
+            }
+            if !others_carry {
+                retire = Some(union::retire(op, u, &view.person));
+            }
+        }
         let mut tx = Tx::new();
-        tx.add(identity::delete(appid, openid));
+        tx.add(identity::unlink(appid, openid, &view.person, self.assoc.clock.now_millis()));
+        tx.add(identity::unlinked_mark(&view.person, appid, openid));
         tx.add(membership::delete(&view.person, appid, openid));
+        tx.add(person::bump(&view.person, &self.assoc.ids.token()));
         tx.add(stash::delete(appid, openid));
+        if let Some(r) = retire {
+            tx.extend(r);
+        }
         match tx.commit(self.assoc.store).await {
             Ok(()) => {
                 self.forget(appid, openid);
+                tracing::info!(appid = %appid, "identity unlinked");
                 Ok(())
             }
             Err(TxError::Refused(_)) => Err(Error::NotFound),
@@ -54,13 +78,16 @@ impl Admin<'_> {
         }
     }
 
-    /// Erases every item of a person: identities, memberships, unionids, stashed sessions, the
-    /// persons merged into it, and the person. Safe to repeat if it stops half-way: the person
-    /// item goes last, so a retry finds what is left.
+    /// Erases every item that names the person: its identities, memberships, unionids, stashed
+    /// sessions, the persons merged into it, tombstones of identities unlinked from it, the
+    /// tickets, scenes and codes that refer to it, and the conflict records that name it.
+    /// Safe to repeat if it stops half-way: the person item goes last, so a retry finds what
+    /// is left.
     pub async fn erase(&self, person: &PersonId) -> Result<(), Error> {
         let view = self.assoc.view(person).await?;
         let root = view.person.clone();
         let mut deletes: Vec<Key> = Vec::new();
+        let mut scrub: Vec<Write> = Vec::new();
         for l in &view.linked {
             if let Some(ident) = self.assoc.identity(&l.appid, &l.openid).await? {
                 let op = self.apps.app(&l.appid).and_then(|a| a.open_platform.clone());
@@ -72,7 +99,8 @@ impl Admin<'_> {
             deletes.push(stash::key(&l.appid, &l.openid));
         }
         // The person's partition, and those of the persons merged into it: memberships, marks,
-        // and the unionids they carry (found even when the identity that brought one is unlinked).
+        // refs, and the unionids they carry (found even when the identity that brought one is
+        // unlinked).
         let mut partitions = vec![root.clone()];
         let mut i = 0;
         while let Some(p) = partitions.get(i).cloned() {
@@ -87,14 +115,28 @@ impl Admin<'_> {
                 if let Some(u) = union::of_mark(sk) {
                     deletes.push(u);
                 }
+                if let Some(target) = refs::target(sk) {
+                    deletes.push(target);
+                }
+                if let Some((appid, openid)) = identity::of_unlinked_mark(sk) {
+                    match self.assoc.lookup(&appid, &openid).await? {
+                        Found::Unlinked(_) => deletes.push(identity::key(&appid, &openid)),
+                        Found::Live(i) if i.unlinked_from.as_ref().is_some_and(|f| partitions.contains(f)) => {
+                            scrub.push(identity::forget_unlinked_from(&appid, &openid));
+                        }
+                        _ => {}
+                    }
+                }
                 if p != root || sk != person::SK {
                     deletes.push(Key::new(person::pk(&p), sk));
                 }
             }
-        }
-        for it in self.assoc.store.query(&conflict::pk(&root), "").await? {
-            if let (Some(pk), Some(sk)) = (crate::store::ItemExt::s(&it, "PK"), sk(&it)) {
-                deletes.push(Key::new(pk, sk));
+            for it in self.assoc.store.query(&conflict::pk(&p), "").await? {
+                let Some(sk) = sk(&it) else { continue };
+                deletes.push(Key::new(conflict::pk(&p), sk));
+                if let Some(other) = it.s(conflict::OTHER).and_then(|o| PersonId::parse(o).ok()) {
+                    deletes.push(conflict::twin(&other, sk));
+                }
             }
         }
         deletes.sort();
@@ -102,6 +144,12 @@ impl Admin<'_> {
         // The person item last: a retry after a partial erase still finds everything else.
         deletes.retain(|k| *k != person::key(&root));
         deletes.push(person::key(&root));
+        for w in scrub {
+            match self.assoc.store.write(w).await {
+                Ok(()) | Err(crate::store::StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         for chunk in deletes.chunks(MAX_TRANSACT_ITEMS) {
             let ops = chunk.iter().map(|k| Write::Delete { key: k.clone(), cond: vec![] }).collect();
             self.assoc.store.transact(ops).await?;

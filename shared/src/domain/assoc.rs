@@ -1,22 +1,26 @@
 //! Who is who: resolving an app identity to a person, linking, attaching unionids, merging.
 //!
 //! Invariants, held by conditional writes rather than by locks:
-//! - an (app, openid) belongs to exactly one person (`ID#` item, created only if absent);
+//! - an (app, openid) belongs to exactly one person (`ID#` item, created only if no one holds it);
 //! - a person has at most one openid per app (membership key `P#person / A#appid`);
 //! - a unionid names at most one person (`U#` item, created only if absent);
 //! - a merged person keeps `merged_into`, so every old pointer still resolves; a merge in
 //!   progress is marked on the survivor (`merging`) and any reader finishes it, so a merge
-//!   that stops half-way stays correct and is never bounded by the transaction size.
+//!   that stops half-way stays correct and is never bounded by the transaction size;
+//! - a merge starts only if neither person's memberships changed since they were read (a
+//!   version on the person item, bumped by every attach, merge and unlink);
+//! - a link is all or nothing: identities seen together, and their unionids, are checked
+//!   together and attached in one transaction, so a refused link leaves no trace.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId, UnionId};
-use crate::items::identity::{self, Identity};
-use crate::items::membership::{Linked, Membership};
+use crate::items::identity::{self, Found, Identity};
+use crate::items::membership::{self, Linked, Membership};
 use crate::items::person::{self, Person};
-use crate::items::{conflict, union, Tx, TxError};
+use crate::items::{conflict, union, Op, Tx, TxError};
 use crate::metrics::{self, Counter};
 use crate::model::Via;
 use crate::ports::{Clock, Ids};
@@ -28,21 +32,27 @@ use crate::tokens::Verified;
 const ATTEMPTS: u32 = 8;
 /// Memberships moved per transaction (3 writes each, within DynamoDB's 100).
 const MOVE_CHUNK: usize = 30;
-/// Longest `merged_into` chain followed before giving up (chains are short: each merge
-/// redirects to a root).
-const MAX_HOPS: usize = 32;
+/// A `merged_into` chain is followed this far at most; chains are compressed as they are read,
+/// so only a cycle (which no write makes) could reach it.
+const MAX_HOPS: usize = 10_000;
 
 /// A person as it is now (always a root: never merged into another).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersonView {
     pub person: PersonId,
     pub created_millis: i64,
+    /// The person item's version tag, as read with these memberships.
+    pub version: Option<String>,
     pub linked: Vec<Linked>,
 }
 
 impl PersonView {
     pub fn has_app(&self, appid: &AppId) -> bool {
         self.linked.iter().any(|l| &l.appid == appid)
+    }
+
+    fn openid_of(&self, appid: &AppId) -> Option<&OpenId> {
+        self.linked.iter().find(|l| &l.appid == appid).map(|l| &l.openid)
     }
 }
 
@@ -51,6 +61,14 @@ pub struct Resolved {
     pub identity: Identity,
     pub view: PersonView,
     pub new_person: bool,
+}
+
+/// An identity WeChat showed, to be linked to a person.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub app: &'a App,
+    pub openid: &'a OpenId,
+    pub unionid: Option<&'a UnionId>,
 }
 
 /// Who a unionid names.
@@ -76,14 +94,34 @@ async fn pause(attempt: u32) {
 }
 
 fn linked_of(app: &App, openid: &OpenId, via: Via, now: i64) -> Linked {
-    Linked {
-        appid: app.appid.clone(),
-        openid: openid.clone(),
-        kind: app.kind,
-        owner: app.owner.clone(),
-        via,
-        at_millis: now,
+    Linked { appid: app.appid.clone(), openid: openid.clone(), kind: app.kind, owner: app.owner.clone(), via, at_millis: now }
+}
+
+fn identity_of(l: &Linked, person: &PersonId, unionid: Option<&UnionId>, unlinked_from: Option<&PersonId>) -> Identity {
+    Identity {
+        appid: l.appid.clone(),
+        openid: l.openid.clone(),
+        person: person.clone(),
+        unionid: unionid.cloned(),
+        kind: l.kind,
+        owner: l.owner.clone(),
+        via: l.via,
+        at_millis: l.at_millis,
+        unlinked_from: unlinked_from.cloned(),
     }
+}
+
+/// The first app that would hold two openids if these identities were one person.
+fn clash<'x>(sets: impl IntoIterator<Item = (&'x AppId, &'x OpenId)>) -> Option<AppId> {
+    let mut seen: HashMap<&AppId, &OpenId> = HashMap::new();
+    for (appid, openid) in sets {
+        if let Some(o) = seen.insert(appid, openid) {
+            if o != openid {
+                return Some(appid.clone());
+            }
+        }
+    }
+    None
 }
 
 impl<'a> Assoc<'a> {
@@ -98,11 +136,30 @@ impl<'a> Assoc<'a> {
         }
     }
 
-    pub async fn identity(&self, appid: &AppId, openid: &OpenId) -> Result<Option<Identity>, Error> {
-        match self.store.get(&identity::key(appid, openid)).await? {
-            Some(it) => Ok(Some(Identity::from_item(appid, openid, &it)?)),
-            None => Ok(None),
+    /// The root a person id leads to now, or None when it leads nowhere (erased).
+    async fn root_of(&self, person: &PersonId) -> Result<Option<PersonId>, Error> {
+        match self.view(person).await {
+            Ok(v) => Ok(Some(v.person)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Whether `owner` (a root) is the person `ident` was unlinked from: an operator's unlink
+    /// is not undone by a unionid.
+    async fn refused_by_unlink(&self, unlinked_from: Option<&PersonId>, owner: &PersonId) -> Result<bool, Error> {
+        match unlinked_from {
+            Some(from) => Ok(self.root_of(from).await?.as_ref() == Some(owner)),
+            None => Ok(false),
+        }
+    }
+
+    pub async fn lookup(&self, appid: &AppId, openid: &OpenId) -> Result<Found, Error> {
+        Identity::found(appid, openid, self.store.get(&identity::key(appid, openid)).await?.as_ref())
+    }
+
+    pub async fn identity(&self, appid: &AppId, openid: &OpenId) -> Result<Option<Identity>, Error> {
+        Ok(self.lookup(appid, openid).await?.live())
     }
 
     /// The identity behind a verified bridge token, as it is now. A token outlives nothing it
@@ -116,15 +173,37 @@ impl<'a> Assoc<'a> {
         Ok((Identity { person: view.person.clone(), ..ident }, view))
     }
 
-    /// The person as it is now: follows `merged_into`, finishes any merge it meets. One
-    /// query for a person that was never merged.
+    /// The person as it is now: follows `merged_into` (and points every person passed straight
+    /// at the root), finishes any merge it meets. One query for a person never merged.
     pub async fn view(&self, person: &PersonId) -> Result<PersonView, Error> {
+        self.resolve(person, false).await
+    }
+
+    /// As [`Assoc::view`], but reads the person item before its memberships, so the version
+    /// is never newer than the memberships read with it: what a merge decision needs.
+    async fn settled(&self, person: &PersonId) -> Result<PersonView, Error> {
+        self.resolve(person, true).await
+    }
+
+    async fn resolve(&self, person: &PersonId, settled: bool) -> Result<PersonView, Error> {
         let mut current = person.clone();
+        let mut passed: Vec<(PersonId, PersonId)> = Vec::new();
         for _ in 0..MAX_HOPS {
-            let items = self.store.query(&person::pk(&current), "").await?;
-            let head = items.iter().find(|i| Person::is_head(i)).ok_or(Error::NotFound)?;
-            let head = Person::from_item(&current, head)?;
+            let (head, items) = if settled {
+                let head = self.store.get(&person::key(&current)).await?.ok_or(Error::NotFound)?;
+                let head = Person::from_item(&current, &head)?;
+                let items = match head.merged_into.is_some() || head.merging.is_some() {
+                    true => Vec::new(),
+                    false => self.store.query(&person::pk(&current), membership::PREFIX).await?,
+                };
+                (head, items)
+            } else {
+                let items = self.store.query(&person::pk(&current), "").await?;
+                let head = items.iter().find(|i| Person::is_head(i)).ok_or(Error::NotFound)?;
+                (Person::from_item(&current, head)?, items)
+            };
             if let Some(next) = head.merged_into {
+                passed.push((current, next.clone()));
                 current = next;
                 continue;
             }
@@ -132,14 +211,31 @@ impl<'a> Assoc<'a> {
                 self.complete_merge(&current, &loser).await?;
                 continue;
             }
+            self.compress(&passed, &current).await;
             let linked = items
                 .iter()
                 .filter(|i| Membership::is_membership(i))
                 .map(|i| Membership::from_item(&current, i).map(|m| m.linked))
                 .collect::<Result<_, _>>()?;
-            return Ok(PersonView { person: current, created_millis: head.created_millis, linked });
+            return Ok(PersonView {
+                person: current,
+                created_millis: head.created_millis,
+                version: head.version,
+                linked,
+            });
         }
         Err(Error::Internal("merge chain too long".into()))
+    }
+
+    /// Points every person of a followed chain (but the last hop's) straight at the root.
+    async fn compress(&self, passed: &[(PersonId, PersonId)], root: &PersonId) {
+        for (p, next) in passed.iter().filter(|(_, next)| next != root) {
+            if let Err(e) = self.store.write(person::compress(p, next, root)).await {
+                if !matches!(e, StoreError::ConditionFailed { .. }) {
+                    tracing::warn!(error = %e, "could not shorten a merge chain");
+                }
+            }
+        }
     }
 
     /// Unionid first, then openid, else a new person (ARCHITECTURE.md §1, "unionid first").
@@ -151,15 +247,18 @@ impl<'a> Assoc<'a> {
         unionid: Option<&UnionId>,
         via: Via,
     ) -> Result<Resolved, Error> {
+        let unionid = unionid.filter(|_| app.open_platform.is_some());
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 pause(attempt).await;
             }
-            if let Some(ident) = self.identity(&app.appid, openid).await? {
+            let found = self.lookup(&app.appid, openid).await?;
+            let unlinked_from = found.unlinked_from().cloned();
+            if let Found::Live(ident) = found {
                 let (identity, view) = match (unionid, &ident.unionid) {
-                    (Some(u), None) if app.open_platform.is_some() => {
-                        let view = self.attach_unionid(app, &ident, u).await?;
-                        (Identity { unionid: Some(u.clone()), ..ident }, view)
+                    (Some(u), None) => {
+                        let (view, attached) = self.attach_unionid(app, &ident, u).await?;
+                        (Identity { unionid: attached.then(|| u.clone()), ..ident }, view)
                     }
                     _ => {
                         let view = self.view(&ident.person).await?;
@@ -172,40 +271,46 @@ impl<'a> Assoc<'a> {
                     new_person: false,
                 });
             }
-            let (by_union, dangling) = match (unionid, &app.open_platform) {
-                (Some(u), Some(op)) => match self.union_owner(&union::key(op, u)).await? {
-                    UnionOwner::Person(v) => (Some(v), None),
-                    UnionOwner::Dangling(p) => (None, Some(p)),
-                    UnionOwner::Free => (None, None),
-                },
-                _ => (None, None),
-            };
+            // Unionid first — unless it names the person an operator unlinked this from.
+            let (mut by_union, mut dangling, mut claim) = (None, None, unionid);
+            if let (Some(u), Some(op)) = (unionid, &app.open_platform) {
+                match self.union_owner(&union::key(op, u)).await? {
+                    UnionOwner::Person(v) if self.refused_by_unlink(unlinked_from.as_ref(), &v.person).await? => {
+                        claim = None;
+                    }
+                    UnionOwner::Person(v) => by_union = Some(v),
+                    UnionOwner::Dangling(p) => dangling = Some(p),
+                    UnionOwner::Free => {}
+                }
+            }
             let now = self.clock.now_millis();
-            let unionid = unionid.filter(|_| app.open_platform.is_some());
             let linked = linked_of(app, openid, via, now);
             let mut tx = Tx::new();
             let (membership, view, new_person) = match by_union {
                 Some(mut view) => {
-                    let membership = self.attach(&mut tx, &view.person, &linked, unionid);
+                    let m = self.attach(&mut tx, &view, &linked, unionid, unlinked_from.as_ref());
                     view.linked.push(linked);
-                    (membership, view, false)
+                    (m, view, false)
                 }
                 None => {
                     let person = self.ids.person();
                     tx.add(Person::new(person.clone(), now).create());
-                    tx.add(self.identity_of(&linked, &person, unionid).create());
-                    let membership = tx.add(Membership { person: person.clone(), linked: linked.clone() }.create());
-                    if let (Some(u), Some(op)) = (unionid, &app.open_platform) {
+                    tx.add(identity_of(&linked, &person, claim, unlinked_from.as_ref()).create());
+                    let m = tx.add(Membership { person: person.clone(), linked: linked.clone() }.create());
+                    if let (Some(u), Some(op)) = (claim, &app.open_platform) {
                         tx.extend(union::claim(op, u, &person, dangling.as_ref()));
                     }
-                    (membership, PersonView { person, created_millis: now, linked: vec![linked] }, true)
+                    let view = PersonView { person, created_millis: now, version: None, linked: vec![linked] };
+                    (m, view, true)
                 }
             };
             match tx.commit(self.store).await {
                 Ok(()) => {
                     tracing::info!(new_person, appid = %app.appid, via = via.as_str(), "identity linked");
                     metrics::count(if new_person { Counter::NewPerson } else { Counter::Link });
-                    let identity = self.identity_of(&view.linked[view.linked.len() - 1], &view.person, unionid);
+                    let claimed = if new_person { claim } else { unionid };
+                    let last = &view.linked[view.linked.len() - 1];
+                    let identity = identity_of(last, &view.person, claimed, unlinked_from.as_ref());
                     return Ok(Resolved { identity, view, new_person });
                 }
                 // The person already holds another openid of this app: refuse, never overwrite.
@@ -221,9 +326,115 @@ impl<'a> Assoc<'a> {
         Err(Error::Busy)
     }
 
-    /// Links an identity seen in a web-view pass the bridge started to the ticket's person:
-    /// attaches it when new, merges when it already names another person — refusing, and
-    /// linking nothing, when that would give one person two openids of one app.
+    /// Links identities WeChat showed together (a confirmed web-view pass, a confirmed scan) to
+    /// `person`, as one unit: new ones are attached with their unionids in one transaction,
+    /// ones that already name another person (by openid or unionid) are merged in. If any app
+    /// would end with two openids, it is refused before anything is written.
+    pub async fn link_all(&self, person: &PersonId, seen: &[Seen<'_>], via: Via) -> Result<PersonView, Error> {
+        'attempt: for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                pause(attempt).await;
+            }
+            let mine = self.settled(person).await?;
+            let mut others: Vec<PersonView> = Vec::new();
+            let mut fresh: Vec<Fresh<'_>> = Vec::new();
+            let mut learnt: Vec<(Identity, &UnionId, &App)> = Vec::new();
+            for s in seen {
+                let unionid = s.unionid.filter(|_| s.app.open_platform.is_some());
+                let found = self.lookup(&s.app.appid, s.openid).await?;
+                let unlinked_from = found.unlinked_from().cloned();
+                // Who the unionid names, when it is not `mine` and may join: merged in too.
+                let mut owner = None;
+                let mut prior = None;
+                if let (Some(u), Some(op)) = (unionid, &s.app.open_platform) {
+                    match self.union_owner(&union::key(op, u)).await? {
+                        UnionOwner::Person(v) if v.person == mine.person => owner = Some(v.person),
+                        UnionOwner::Person(v) if self.refused_by_unlink(unlinked_from.as_ref(), &v.person).await? => {}
+                        UnionOwner::Person(v) => owner = Some(v.person),
+                        UnionOwner::Dangling(p) => prior = Some(p),
+                        UnionOwner::Free => {}
+                    }
+                }
+                let mut join = |v: PersonView| {
+                    if v.person != mine.person && !others.iter().any(|o| o.person == v.person) {
+                        others.push(v);
+                    }
+                };
+                if let Some(o) = &owner {
+                    join(self.settled(o).await?);
+                }
+                match found {
+                    Found::Live(ident) => {
+                        join(self.settled(&ident.person).await?);
+                        if let (Some(u), None) = (unionid, &ident.unionid) {
+                            learnt.push((ident, u, s.app));
+                        }
+                    }
+                    Found::Unlinked(_) | Found::Missing => fresh.push(Fresh {
+                        seen: *s,
+                        // Recorded on the identity when the person will own it; claimed when free.
+                        unionid: unionid.filter(|_| owner.is_some() || claimable(&owner, &prior, unionid)),
+                        claim: unionid.filter(|_| owner.is_none() && claimable(&owner, &prior, unionid)),
+                        prior,
+                        unlinked_from,
+                    }),
+                }
+            }
+            let all = mine
+                .linked
+                .iter()
+                .chain(others.iter().flat_map(|o| o.linked.iter()))
+                .map(|l| (&l.appid, &l.openid))
+                .chain(fresh.iter().map(|f| (&f.seen.app.appid, f.seen.openid)));
+            if let Some(appid) = clash(all) {
+                let other = others.iter().find(|o| o.has_app(&appid)).map(|o| &o.person);
+                self.record_conflict(&mine.person, other, &appid, "link").await;
+                return Err(Error::IdentityConflict);
+            }
+            let mut merged = mine;
+            for o in others {
+                match self.merge(merged.clone(), o).await? {
+                    Some(v) => merged = v,
+                    None => continue 'attempt,
+                }
+            }
+            if !fresh.is_empty() {
+                let now = self.clock.now_millis();
+                let mut tx = Tx::new();
+                tx.add(person::bump(&merged.person, &self.ids.token()));
+                let mut added = Vec::new();
+                for f in &fresh {
+                    let l = linked_of(f.seen.app, f.seen.openid, via, now);
+                    tx.add(identity_of(&l, &merged.person, f.unionid, f.unlinked_from.as_ref()).create());
+                    tx.add(Membership { person: merged.person.clone(), linked: l.clone() }.create());
+                    if let (Some(u), Some(op)) = (f.claim, &f.seen.app.open_platform) {
+                        tx.extend(union::claim(op, u, &merged.person, f.prior.as_ref()));
+                    }
+                    added.push(l);
+                }
+                match tx.commit(self.store).await {
+                    Ok(()) => {
+                        for l in &added {
+                            tracing::info!(appid = %l.appid, via = via.as_str(), "identity linked");
+                            metrics::count(Counter::Link);
+                        }
+                        merged.linked.extend(added);
+                    }
+                    // Someone attached, created or claimed meanwhile: plan again from fresh reads.
+                    Err(e) if e.is_race() => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            for (ident, u, app) in learnt {
+                let ident = Identity { person: merged.person.clone(), ..ident };
+                merged = self.attach_unionid(app, &ident, u).await?.0;
+            }
+            return Ok(merged);
+        }
+        Err(Error::Busy)
+    }
+
+    /// Links one identity to `person` (see [`Assoc::link_all`]).
     pub async fn link(
         &self,
         app: &App,
@@ -232,58 +443,20 @@ impl<'a> Assoc<'a> {
         person: &PersonId,
         via: Via,
     ) -> Result<PersonView, Error> {
-        let unionid = unionid.filter(|_| app.open_platform.is_some());
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                pause(attempt).await;
-            }
-            let mut mine = self.view(person).await?;
-            let (ident, view) = match self.identity(&app.appid, openid).await? {
-                Some(ident) => {
-                    let theirs = self.view(&ident.person).await?;
-                    if theirs.person == mine.person {
-                        (ident, mine)
-                    } else {
-                        match self.merge(mine, theirs).await? {
-                            Some(merged) => (ident, merged),
-                            None => continue,
-                        }
-                    }
-                }
-                None => {
-                    let linked = linked_of(app, openid, via, self.clock.now_millis());
-                    let mut tx = Tx::new();
-                    let membership = self.attach(&mut tx, &mine.person, &linked, None);
-                    match tx.commit(self.store).await {
-                        Ok(()) => {
-                            tracing::info!(appid = %app.appid, via = via.as_str(), "identity linked");
-                            metrics::count(Counter::Link);
-                        }
-                        Err(TxError::Refused(op)) if op == membership => {
-                            self.record_conflict(&mine.person, None, &app.appid, "link").await;
-                            return Err(Error::IdentityConflict);
-                        }
-                        Err(e) if e.is_race() => continue,
-                        Err(e) => return Err(e.into()),
-                    }
-                    let ident = self.identity_of(&linked, &mine.person, None);
-                    mine.linked.push(linked);
-                    (ident, mine)
-                }
-            };
-            return match (unionid, &ident.unionid) {
-                (Some(u), None) => self.attach_unionid(app, &ident, u).await,
-                _ => Ok(view),
-            };
-        }
-        Err(Error::Busy)
+        self.link_all(person, &[Seen { app, openid, unionid }], via).await
     }
 
     /// Binds a unionid learnt later (e.g. from encrypted userinfo) to an identity, merging
-    /// with the person that unionid already names.
-    pub async fn attach_unionid(&self, app: &App, ident: &Identity, unionid: &UnionId) -> Result<PersonView, Error> {
+    /// with the person that unionid already names — unless an operator unlinked this identity
+    /// from that person. Also answers whether the identity now carries the unionid.
+    pub async fn attach_unionid(
+        &self,
+        app: &App,
+        ident: &Identity,
+        unionid: &UnionId,
+    ) -> Result<(PersonView, bool), Error> {
         let Some(op) = &app.open_platform else {
-            return self.view(&ident.person).await;
+            return Ok((self.view(&ident.person).await?, false));
         };
         let ukey = union::key(op, unionid);
         let set_unionid = identity::set_unionid(&ident.appid, &ident.openid, unionid);
@@ -298,15 +471,21 @@ impl<'a> Assoc<'a> {
                 UnionOwner::Free => Ok(None),
             };
             let theirs = match prior {
+                Err(v)
+                    if v.person != mine.person
+                        && self.refused_by_unlink(ident.unlinked_from.as_ref(), &v.person).await? =>
+                {
+                    return Ok((mine, false));
+                }
                 Err(v) => v,
                 Ok(prior) => {
                     let mut tx = Tx::new();
                     tx.extend(union::claim(op, unionid, &mine.person, prior.as_ref()));
                     let set = tx.add(set_unionid.clone());
                     match tx.commit(self.store).await {
-                        Ok(()) => return Ok(mine),
+                        Ok(()) => return Ok((mine, true)),
                         // Another request recorded a unionid on this identity first.
-                        Err(TxError::Refused(o)) if o == set => return self.view(&ident.person).await,
+                        Err(TxError::Refused(o)) if o == set => return Ok((self.view(&ident.person).await?, false)),
                         Err(e) if e.is_race() => continue,
                         Err(e) => return Err(e.into()),
                     }
@@ -321,28 +500,35 @@ impl<'a> Assoc<'a> {
                 }
             };
             match self.store.write(set_unionid.clone()).await {
-                Ok(()) | Err(StoreError::ConditionFailed { .. }) => return Ok(merged),
+                Ok(()) => return Ok((merged, true)),
+                Err(StoreError::ConditionFailed { .. }) => return Ok((merged, false)),
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Busy)
     }
 
-    /// Makes one person of two. `Ok(None)`: another merge got there first; re-read and retry.
+    /// Makes one person of two. `Ok(None)`: either changed since it was read (another merge,
+    /// an attach): re-read and retry.
     pub async fn merge(&self, a: PersonView, b: PersonView) -> Result<Option<PersonView>, Error> {
         if a.person == b.person {
             return Ok(Some(a));
         }
-        let theirs: HashMap<&AppId, &OpenId> = b.linked.iter().map(|l| (&l.appid, &l.openid)).collect();
-        if let Some(clash) = a.linked.iter().find(|l| theirs.get(&l.appid).is_some_and(|o| *o != &l.openid)) {
-            self.record_conflict(&a.person, Some(&b.person), &clash.appid, "merge").await;
+        // Decide on reads whose versions are no newer than their memberships.
+        let (a, b) = (self.settled(&a.person).await?, self.settled(&b.person).await?);
+        if a.person == b.person {
+            return Ok(Some(a));
+        }
+        if let Some(appid) = clash(a.linked.iter().chain(&b.linked).map(|l| (&l.appid, &l.openid))) {
+            self.record_conflict(&a.person, Some(&b.person), &appid, "merge").await;
             return Err(Error::IdentityConflict);
         }
         // The smaller person moves; on a tie the younger one (UUIDv7 order).
         let (winner, loser) = if (a.linked.len(), &b.person) > (b.linked.len(), &a.person) { (a, b) } else { (b, a) };
         let mut start = Tx::new();
-        start.add(person::start_losing(&loser.person, &winner.person));
-        start.add(person::start_absorbing(&winner.person, &loser.person));
+        let tag = self.ids.token();
+        start.add(person::start_losing(&loser.person, loser.version.as_deref(), &winner.person, &tag));
+        start.add(person::start_absorbing(&winner.person, winner.version.as_deref(), &loser.person, &tag));
         start.add(person::absorbed(&winner.person, &loser.person, self.clock.now_millis()));
         match start.commit(self.store).await {
             Ok(()) => {}
@@ -358,7 +544,7 @@ impl<'a> Assoc<'a> {
     /// Moves the loser's memberships to the winner in chunks, then clears the mark. Safe to
     /// run again, and by many readers at once: every step is conditional and idempotent.
     async fn complete_merge(&self, winner: &PersonId, loser: &PersonId) -> Result<(), Error> {
-        let rest = self.store.query(&person::pk(loser), crate::items::membership::PREFIX).await?;
+        let rest = self.store.query(&person::pk(loser), membership::PREFIX).await?;
         let rest: Vec<Membership> = rest.iter().map(|m| Membership::from_item(loser, m)).collect::<Result<_, _>>()?;
         for chunk in rest.chunks(MOVE_CHUNK) {
             let mut tx = Tx::new();
@@ -403,16 +589,25 @@ impl<'a> Assoc<'a> {
                 // Already moved by someone else.
                 Err(TxError::Refused(op)) if op == moves.off => return Ok(()),
                 Err(TxError::Refused(op)) if op == moves.on => {
-                    // The winner gained another openid of this app since the merge began:
-                    // keep both as they are, and say so.
+                    // The winner holds another openid of this app (the versions should have
+                    // made this impossible): this identity must not resolve to the winner
+                    // through the loser, so it is dropped, and the refusal recorded.
                     self.record_conflict(winner, Some(loser), &m.linked.appid, "merge_move").await;
-                    return Ok(());
+                    let mut drop = Tx::new();
+                    drop.add(m.delete());
+                    drop.add(identity::delete(&m.linked.appid, &m.linked.openid));
+                    return match drop.commit(self.store).await {
+                        Ok(()) | Err(TxError::Refused(_)) => Ok(()),
+                        Err(e) => Err(e.into()),
+                    };
                 }
                 // The identity was erased meanwhile: drop the stale membership only.
-                Err(TxError::Refused(op)) if op == moves.repoint => match self.store.write(m.delete()).await {
-                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => return Ok(()),
-                    Err(e) => return Err(e.into()),
-                },
+                Err(TxError::Refused(op)) if op == moves.repoint => {
+                    return match self.store.write(m.delete()).await {
+                        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+                        Err(e) => Err(e.into()),
+                    };
+                }
                 Err(TxError::Refused(_)) | Err(TxError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -420,40 +615,30 @@ impl<'a> Assoc<'a> {
         Err(Error::Busy)
     }
 
-    /// Adds a new identity to an existing, unmerged person; the handle is the membership,
-    /// refused when the person already holds another openid of this app.
-    fn attach(&self, tx: &mut Tx, person: &PersonId, linked: &Linked, unionid: Option<&UnionId>) -> crate::items::Op {
-        tx.add(person::check_unmerged(person));
-        tx.add(self.identity_of(linked, person, unionid).create());
-        tx.add(Membership { person: person.clone(), linked: linked.clone() }.create())
-    }
-
-    fn identity_of(&self, l: &Linked, person: &PersonId, unionid: Option<&UnionId>) -> Identity {
-        Identity {
-            appid: l.appid.clone(),
-            openid: l.openid.clone(),
-            person: person.clone(),
-            unionid: unionid.cloned(),
-            kind: l.kind,
-            owner: l.owner.clone(),
-            via: l.via,
-            at_millis: l.at_millis,
-        }
-    }
-
-    /// A refused link is kept for operators (and logged without ids of the people involved
-    /// beyond the app).
-    pub(crate) async fn record_conflict(
+    /// Adds a new identity to an existing, unmerged person, as read; the handle is the
+    /// membership, refused when the person already holds another openid of this app.
+    fn attach(
         &self,
-        person: &PersonId,
-        other: Option<&PersonId>,
-        appid: &AppId,
-        during: &str,
-    ) {
+        tx: &mut Tx,
+        view: &PersonView,
+        linked: &Linked,
+        unionid: Option<&UnionId>,
+        unlinked_from: Option<&PersonId>,
+    ) -> Op {
+        tx.add(person::bump(&view.person, &self.ids.token()));
+        tx.add(identity_of(linked, &view.person, unionid, unlinked_from).create());
+        tx.add(Membership { person: view.person.clone(), linked: linked.clone() }.create())
+    }
+
+    /// A refused link is kept for operators, under both persons (and logged without ids of
+    /// the people involved beyond the app).
+    pub(crate) async fn record_conflict(&self, person: &PersonId, other: Option<&PersonId>, appid: &AppId, during: &str) {
         let at_millis = self.clock.now_millis();
-        let w = conflict::Conflict { person, other, appid, during, at_millis }.record(&self.ids.token());
-        if let Err(e) = self.store.write(w).await {
-            tracing::error!(error = %e, "could not record an identity conflict");
+        let writes = conflict::Conflict { person, other, appid, during, at_millis }.record(&self.ids.token());
+        for w in writes {
+            if let Err(e) = self.store.write(w).await {
+                tracing::error!(error = %e, "could not record an identity conflict");
+            }
         }
         tracing::warn!(appid = %appid, during, "identity conflict refused");
         metrics::count(Counter::Conflict);
@@ -463,13 +648,35 @@ impl<'a> Assoc<'a> {
     pub(crate) async fn partition(&self, person: &PersonId) -> Result<Vec<Item>, Error> {
         Ok(self.store.query(&person::pk(person), "").await?)
     }
+
+    /// The openid `person` (a root) holds for `appid`, if any.
+    pub async fn openid_in(&self, person: &PersonId, appid: &AppId) -> Result<Option<OpenId>, Error> {
+        Ok(self.view(person).await?.openid_of(appid).cloned())
+    }
+}
+
+/// An identity of a link that no one holds yet.
+struct Fresh<'s> {
+    seen: Seen<'s>,
+    /// Recorded on the identity.
+    unionid: Option<&'s UnionId>,
+    /// Claimed for the person (free, or left by an erased person).
+    claim: Option<&'s UnionId>,
+    prior: Option<PersonId>,
+    unlinked_from: Option<PersonId>,
+}
+
+/// A unionid nobody holds (or an erased person held) may be claimed; one refused by an
+/// unlink is neither claimed nor recorded.
+fn claimable(owner: &Option<PersonId>, prior: &Option<PersonId>, unionid: Option<&UnionId>) -> bool {
+    unionid.is_some() && (owner.is_none() || prior.is_some())
 }
 
 /// The handles of one membership's move.
 struct Moves {
-    off: crate::items::Op,
-    on: crate::items::Op,
-    repoint: crate::items::Op,
+    off: Op,
+    on: Op,
+    repoint: Op,
 }
 
 /// The SK of a partition item (every item has one).

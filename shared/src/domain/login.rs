@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::crypto;
-use crate::domain::assoc::{Assoc, PersonView};
+use crate::domain::assoc::{Assoc, PersonView, Seen};
+use crate::domain::webauth::{settle_confirm, spend_confirm};
 use crate::domain::views::Public;
 use crate::error::Error;
 use crate::ids::{AppId, Code, UnionId};
@@ -92,12 +93,36 @@ impl Login<'_> {
         };
         match (unionid, &ident.unionid) {
             (Some(u), None) => {
-                let view = self.assoc.attach_unionid(app, &ident, &u).await?;
-                let ident = Identity { person: view.person.clone(), unionid: Some(u), ..ident };
+                let (view, attached) = self.assoc.attach_unionid(app, &ident, &u).await?;
+                let ident = Identity { person: view.person.clone(), unionid: attached.then_some(u), ..ident };
                 self.answer(&ident, &view, false)
             }
             _ => self.answer(&ident, &view, false),
         }
+    }
+
+    /// `POST /v1/auth/confirm`: the ticket's owner, with its own token, links what its
+    /// web-view pass saw — all of it or, when that would give a person two openids of one app,
+    /// none of it.
+    pub async fn confirm(&self, who: &Verified, code: &str) -> Result<LoginAnswer, Error> {
+        let c = spend_confirm(self.assoc, who, code).await?;
+        let linked = async {
+            let (ident, view) = self.assoc.current(who).await?;
+            let apps =
+                c.seen.iter().map(|s| self.apps.app_of_kind(&s.appid, AppKind::OfficialAccount)).collect::<Result<Vec<_>, _>>()?;
+            let seen: Vec<Seen<'_>> = c
+                .seen
+                .iter()
+                .zip(apps)
+                .map(|(s, app)| Seen { app, openid: &s.openid, unionid: s.unionid.as_ref() })
+                .collect();
+            let view = self.assoc.link_all(&view.person, &seen, Via::WebAuth).await?;
+            Ok::<_, Error>((Identity { person: view.person.clone(), ..ident }, view))
+        }
+        .await;
+        settle_confirm(self.assoc, &c, code, linked.as_ref().err()).await;
+        let (ident, view) = linked?;
+        self.answer(&ident, &view, false)
     }
 
     pub async fn me(&self, who: &Verified) -> Result<MeAnswer, Error> {

@@ -1,7 +1,9 @@
 //! WeChat server pushes to an official account's URL (`/v1/wechat/push/{appid}`): URL
 //! verification, scene scans, the login-link menu, unsubscribes. The plain signature is
 //! checked always, `msg_signature` and decryption in safe mode — the mode comes from the app's
-//! configuration, never from the request. Retried pushes change nothing twice.
+//! configuration, never from the request. Retried pushes change nothing twice; a signed
+//! (timestamp, nonce) pair belongs to the first body it came with, so a plain-mode push
+//! replayed with another body is refused.
 
 use sha2::{Digest, Sha256};
 
@@ -9,17 +11,18 @@ use crate::domain::scene::{ScanOutcome, Scenes};
 use crate::domain::sitelink::SiteLinks;
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, Secret};
-use crate::items::{identity, push_seen};
+use crate::items::push_seen::{self, Reply};
+use crate::items::{identity, Tx, TxError};
 use crate::model::AppKind;
 use crate::registry::{App, Registry};
 use crate::store::StoreError;
 use crate::wechat::push::{self as wx, PushCrypto, PushMessage};
 
-/// WeChat retries for about 15 s; remember a push a little longer.
-const SEEN_SECS: i64 = 120;
-/// A push signed longer ago than this is a replay, not WeChat (whose retries end within ~15 s):
-/// refused, so a captured request cannot be played back once its de-duplication is forgotten.
+/// A push signed further from now than this is a replay, not WeChat (whose retries end within
+/// ~15 s): refused, so a captured request cannot be played back once it is forgotten.
 const MAX_AGE_SECS: i64 = 300;
+/// Pushes are remembered for the whole window a signature is accepted in, both ways, and more.
+const SEEN_SECS: i64 = 2 * MAX_AGE_SECS + 60;
 
 pub const TEXT_BOUND: &str =
     "绑定成功：你的微信已关联网站账号。Bound: your WeChat is now linked to your website account.";
@@ -27,6 +30,9 @@ pub const TEXT_EXPIRED: &str =
     "二维码已过期，请刷新网页后重新扫码。This QR code has expired: refresh the page and scan again.";
 pub const TEXT_CONFLICT: &str =
     "无法绑定：该网站账号已关联其他微信。Cannot bind: this website account is linked to another WeChat.";
+pub const TEXT_WECHAT_TAKEN: &str =
+    "无法绑定：你的微信已绑定该网站的另一个账号。Cannot bind: your WeChat is already bound to another account of this website.";
+pub const TEXT_CONFIRM: &str = "请在微信中打开链接确认绑定网站账号 / Open the link to confirm binding the website account";
 pub const TEXT_LINK: &str = "点击登录网站 / Log in to the website:";
 
 /// The query WeChat sends with every push.
@@ -119,31 +125,64 @@ impl Pushes<'_> {
             OpenId::parse(&msg.from_user).map_err(|_| Error::InvalidRequest("FromUserName is malformed".into()))?;
         crate::metrics::count(crate::metrics::Counter::PushHandled);
 
-        // Claim the push; a retry of one already handled gets the same reply, changing nothing.
-        let seen = push_seen::key(&app.appid, &dedup_key(&msg));
-        let reply = match store.write(push_seen::claim(&seen, clock.now_secs() + SEEN_SECS)).await {
+        // Claim the push (the event, and the signed pair for this body). A retry of one
+        // already handled gets the same reply, changing nothing; a replay changes nothing.
+        let now = clock.now_secs();
+        let event = push_seen::event_key(&app.appid, &dedup_key(&msg));
+        let pair = push_seen::pair_key(&app.appid, &digest(&[ts, nonce]));
+        let body_digest = digest(&[&String::from_utf8_lossy(body)]);
+        let mut claim = Tx::new();
+        let pair_op = claim.add(push_seen::claim_pair(&pair, &body_digest, now + SEEN_SECS));
+        claim.add(push_seen::claim_event(&event, now + SEEN_SECS));
+        let reply = match claim.commit(store).await {
             Ok(()) => {
-                let reply = self.react(app, &msg, &openid).await;
-                let reply = match reply {
+                if !app.safe_mode && binds(self.apps, &msg) {
+                    tracing::warn!(
+                        appid = %app.appid,
+                        "a push that binds came in plain mode, where WeChat's signature does not cover the body: \
+                         switch this official account to safe mode"
+                    );
+                }
+                let reply = match self.react(app, &msg, &openid).await {
                     Ok(r) => r,
                     Err(e) => {
                         // Let WeChat's retry try again.
-                        let _ = store.write(push_seen::release(&seen)).await;
+                        let _ = store.write(push_seen::release(&event)).await;
+                        let _ = store.write(push_seen::release(&pair)).await;
                         return Err(e);
                     }
                 };
-                if let Some(text) = &reply {
-                    let _ = store.write(push_seen::record_reply(&seen, text)).await;
+                if let Some(r) = &reply {
+                    let _ = store.write(push_seen::record_reply(&event, r)).await;
                 }
                 reply
             }
-            Err(StoreError::ConditionFailed { .. }) => {
+            Err(TxError::Refused(op)) if op == pair_op => {
+                let first = store.get(&pair).await?;
+                if first.as_ref().and_then(push_seen::body) != Some(body_digest.as_str()) {
+                    tracing::warn!(appid = %app.appid, "a signed push replayed with another body: refused");
+                    return Err(Error::SignatureInvalid);
+                }
                 tracing::info!("push retried by WeChat: answered again, handled once");
-                store.get(&seen).await?.as_ref().and_then(push_seen::reply)
+                store.get(&event).await?.as_ref().and_then(push_seen::reply)
+            }
+            Err(TxError::Refused(_)) => {
+                // The same event under a new pair: a redelivery. The pair is this body's now.
+                let _ = store.write(push_seen::claim_pair(&pair, &body_digest, now + SEEN_SECS)).await;
+                tracing::info!("push redelivered by WeChat: answered again, handled once");
+                store.get(&event).await?.as_ref().and_then(push_seen::reply)
             }
             Err(e) => return Err(e.into()),
         };
-        let Some(text) = reply else { return Ok(PushAnswer::Success) };
+        let text = match reply {
+            None => None,
+            Some(Reply::Text { text }) => Some(text),
+            Some(Reply::LoginLink { timestamp, nonce }) => match self.apps.site_of_account(&app.appid) {
+                Some(site) => Some(format!("{TEXT_LINK} {}", self.links.link(site, app, &openid, &timestamp, &nonce)?)),
+                None => None,
+            },
+        };
+        let Some(text) = text else { return Ok(PushAnswer::Success) };
         let xml = wx::text_reply(&msg.from_user, &msg.to_user, clock.now_secs(), &text);
         Ok(PushAnswer::Xml(match &crypto {
             Some(c) => {
@@ -152,6 +191,26 @@ impl Pushes<'_> {
             }
             None => xml,
         }))
+    }
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Scene events and the login-link menu: the pushes that end in a binding.
+fn binds(apps: &Registry, m: &PushMessage) -> bool {
+    let key = m.event_key.as_deref().unwrap_or("");
+    match m.event.as_deref() {
+        Some("subscribe") => key.starts_with("qrscene_"),
+        Some("SCAN") => !key.is_empty(),
+        Some("CLICK") => apps.menu_login_key.as_deref() == Some(key),
+        _ => false,
     }
 }
 
@@ -171,8 +230,8 @@ fn dedup_key(m: &PushMessage) -> String {
 }
 
 impl Pushes<'_> {
-    /// What the push means for us; the text to reply, if any.
-    async fn react(&self, app: &App, m: &PushMessage, openid: &OpenId) -> Result<Option<String>, Error> {
+    /// What the push means for us; the reply, if any.
+    async fn react(&self, app: &App, m: &PushMessage, openid: &OpenId) -> Result<Option<Reply>, Error> {
         if m.msg_type != "event" {
             return Ok(None);
         }
@@ -181,8 +240,11 @@ impl Pushes<'_> {
             Some("subscribe") => key.strip_prefix("qrscene_"),
             Some("SCAN") => Some(key),
             Some("CLICK") if self.apps.menu_login_key.as_deref() == Some(key) => {
-                let Some(site) = self.apps.sites.first() else { return Ok(None) };
-                return Ok(Some(format!("{TEXT_LINK} {}", self.links.make_link(site, app, openid))));
+                if self.apps.site_of_account(&app.appid).is_none() {
+                    return Ok(None);
+                }
+                let timestamp = self.scenes.assoc.clock.now_secs().to_string();
+                return Ok(Some(Reply::LoginLink { timestamp, nonce: self.scenes.assoc.ids.token() }));
             }
             Some("unsubscribe") => {
                 let mark = identity::mark_unsubscribed(&app.appid, openid, self.scenes.assoc.clock.now_millis());
@@ -195,13 +257,16 @@ impl Pushes<'_> {
             _ => None,
         };
         let Some(scene) = scene.filter(|s| !s.is_empty()) else { return Ok(None) };
-        Ok(Some(
-            match self.scenes.scanned(app, scene, openid).await? {
-                ScanOutcome::Bound => TEXT_BOUND,
-                ScanOutcome::Expired | ScanOutcome::Unknown => TEXT_EXPIRED,
-                ScanOutcome::Conflict => TEXT_CONFLICT,
-            }
-            .to_owned(),
-        ))
+        let text = match self.scenes.scanned(app, scene, openid).await? {
+            ScanOutcome::Confirm { label, link } => match label {
+                Some(l) => format!("{TEXT_CONFIRM}「{l}」: {link}"),
+                None => format!("{TEXT_CONFIRM}: {link}"),
+            },
+            ScanOutcome::Bound => TEXT_BOUND.to_owned(),
+            ScanOutcome::Expired | ScanOutcome::Unknown => TEXT_EXPIRED.to_owned(),
+            ScanOutcome::WeChatTaken => TEXT_WECHAT_TAKEN.to_owned(),
+            ScanOutcome::SiteUserTaken => TEXT_CONFLICT.to_owned(),
+        };
+        Ok(Some(Reply::Text { text }))
     }
 }

@@ -1,27 +1,40 @@
-//! The web-view chain (ARCHITECTURE.md §1, pivot method): a mini-program user gets a ticket,
-//! the web-view walks each official account's silent authorization (merchants first, the
-//! pivot last), and every OA openid seen is linked to the ticket's person.
+//! Web authorization in the user's WeChat browser (ARCHITECTURE.md §1, pivot method): the
+//! web-view pass (a mini-program user's ticket walks each official account's silent
+//! authorization, merchants first, the pivot last), the scanner's confirmation of a scene, and
+//! the check of a login link. All three come back to one callback.
 //!
-//! Trust: links rest only on codes WeChat returned for a `state` the bridge issued; tickets
-//! and states are single use and short-lived; return URLs must be on the allow-list.
+//! Trust: a browser proves which OA openids it has, not whose mini program asked. So a pass
+//! only records what it saw on its ticket and ends with a one-time confirm code; only the
+//! ticket's owner, with its own token, links (`Login::confirm`). Every authorization is bound to
+//! the browser that started it by a cookie (only its digest is stored), so a forwarded WeChat
+//! authorize URL links nothing; states are single use and short-lived; return URLs must be on
+//! the allow-list, matched on whole path segments.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 
+use crate::crypto::same_secret;
 use crate::domain::assoc::Assoc;
-use crate::domain::Urls;
+use crate::domain::{scene, sitelink, Urls};
 use crate::error::Error;
-use crate::ids::{AppId, Code};
-use crate::items::state::{self, Chain, Outcome, State};
-use crate::items::ticket;
-use crate::model::{AppKind, Scope, Via};
+use crate::ids::{AppId, Code, OpenId, UnionId};
+use crate::items::state::{self, Outcome, Page, Purpose, State};
+use crate::items::ticket::{self, Seen, Ticket};
+use crate::items::{confirm, refs, Tx};
+use crate::model::{AppKind, Scope};
 use crate::registry::Registry;
 use crate::store::StoreError;
 use crate::tokens::Verified;
 use crate::wechat::WeChat;
 
+/// An unstarted ticket is good this long.
 pub const TICKET_TTL_SECS: i64 = 300;
+/// A started pass may take this long, hops and confirmation included.
+pub const PASS_TTL_SECS: i64 = 1800;
 pub const STATE_TTL_SECS: i64 = 600;
+/// The confirm code's life (API.md: 5 minutes).
+pub const CONFIRM_TTL_SECS: i64 = 300;
 /// More hops than this is not a web-view pass anyone sits through.
 const MAX_TARGETS: usize = 6;
 
@@ -42,14 +55,20 @@ pub struct TicketAnswer {
     pub expires_in: i64,
 }
 
-/// Where the web-view goes when the chain ends.
+/// Where the browser goes when an authorization ends.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Finish {
     Redirect(String),
     /// No return URL: a page that says how it went.
-    Page {
-        linked: bool,
-    },
+    Page(Page),
+}
+
+/// An authorization begun: where the browser goes, and the cookie that binds it.
+#[derive(Debug)]
+pub struct Started {
+    pub location: String,
+    /// The cookie's value (its digest is on the state); never logged.
+    pub cookie: String,
 }
 
 /// What the web-view chain needs: the association rules, WeChat, the registry and the URLs.
@@ -60,40 +79,62 @@ pub struct WebAuth<'a> {
     pub urls: &'a Urls,
 }
 
-/// Tickets and states are 128-bit hex tokens (WeChat allows `[a-zA-Z0-9]`, ≤ 128 bytes).
-fn token_ok(t: &str) -> bool {
+/// Tickets, states and codes are 128-bit hex tokens (WeChat allows `[a-zA-Z0-9]`, ≤ 128 bytes).
+pub fn token_ok(t: &str) -> bool {
     t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `return_url` must start with an allow-listed prefix: same scheme, host and port, and a
-/// path under the allowed one; no credentials in it.
+/// The digest kept in place of a cookie or an openid that must not be stored.
+pub fn digest(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// The name of the cookie that binds an authorization to its browser: `__Host-` on HTTPS
+/// (Secure, Path=/, no Domain), a plain name on plain-HTTP devstack, where browsers would
+/// drop a `__Host-` cookie.
+pub fn cookie_name(urls: &Urls) -> &'static str {
+    if urls.public_base.starts_with("https://") {
+        "__Host-wxb_pass"
+    } else {
+        "wxb_pass"
+    }
+}
+
+/// The `Set-Cookie` value for a started authorization.
+pub fn set_cookie(urls: &Urls, value: &str) -> String {
+    let secure = if urls.public_base.starts_with("https://") { "; Secure" } else { "" };
+    format!("{}={value}; Path=/; Max-Age={PASS_TTL_SECS}; HttpOnly; SameSite=Lax{secure}", cookie_name(urls))
+}
+
+/// `return_url` must be under an allow-listed prefix: same scheme, host and port, and a path
+/// equal to the allowed one or below it by whole segments (`/app` admits `/app/x`, never
+/// `/app-evil`); no credentials in it.
 pub fn return_url_allowed(allow: &[String], candidate: &str) -> bool {
     let Ok(u) = url::Url::parse(candidate) else { return false };
     if !u.username().is_empty() || u.password().is_some() || !matches!(u.scheme(), "https" | "http") {
         return false;
     }
     allow.iter().filter_map(|a| url::Url::parse(a).ok()).any(|a| {
-        a.scheme() == u.scheme()
-            && a.host_str() == u.host_str()
-            && a.port_or_known_default() == u.port_or_known_default()
-            && u.path().starts_with(a.path())
+        let (base, path) = (a.path(), u.path());
+        let under = path == base
+            || base.ends_with('/') && path.starts_with(base)
+            || path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'));
+        a.scheme() == u.scheme() && a.host_str() == u.host_str() && a.port_or_known_default() == u.port_or_known_default() && under
     })
 }
 
-fn with_result(return_url: &str, result: &str) -> String {
+fn with_query(return_url: &str, pairs: &[(&str, &str)]) -> String {
     match url::Url::parse(return_url) {
         Ok(mut u) => {
-            u.query_pairs_mut().append_pair("result", result);
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in pairs {
+                    q.append_pair(k, v);
+                }
+            }
             u.to_string()
         }
         Err(_) => return_url.to_owned(),
-    }
-}
-
-fn finish(chain: &Chain, result: &str) -> Finish {
-    match &chain.return_url {
-        Some(r) => Finish::Redirect(with_result(r, result)),
-        None => Finish::Page { linked: result == "linked" },
     }
 }
 
@@ -112,7 +153,7 @@ impl Urls {
 fn to_outcome(r: &Result<Finish, Error>) -> Outcome {
     match r {
         Ok(Finish::Redirect(u)) => Outcome::Redirect { to: u.clone() },
-        Ok(Finish::Page { linked }) => Outcome::Page { linked: *linked },
+        Ok(Finish::Page(p)) => Outcome::Page { page: p.clone() },
         Err(e @ Error::IdentityConflict) => Outcome::Refused { code: e.code().into() },
         Err(_) => Outcome::Refused { code: Error::StateInvalid.code().into() },
     }
@@ -121,7 +162,7 @@ fn to_outcome(r: &Result<Finish, Error>) -> Outcome {
 fn from_outcome(o: Outcome) -> Result<Finish, Error> {
     match o {
         Outcome::Redirect { to } => Ok(Finish::Redirect(to)),
-        Outcome::Page { linked } => Ok(Finish::Page { linked }),
+        Outcome::Page { page } => Ok(Finish::Page(page)),
         Outcome::Refused { code } if code == Error::IdentityConflict.code() => Err(Error::IdentityConflict),
         Outcome::Refused { .. } => Err(Error::StateInvalid),
     }
@@ -129,6 +170,48 @@ fn from_outcome(o: Outcome) -> Result<Finish, Error> {
 
 /// Marker for "the user refused" in the state's `used` attribute (codes never contain `!`).
 const DENIED: &str = "!denied";
+
+/// Issues a state for `purpose`, bound to the browser by `binding`, and answers the authorize
+/// URL of `appid` for it.
+pub(crate) async fn hop(
+    assoc: Assoc<'_>,
+    urls: &Urls,
+    purpose: &Purpose,
+    binding: &str,
+    appid: &AppId,
+    scope: Scope,
+) -> Result<String, Error> {
+    let id = assoc.ids.token();
+    let ttl = assoc.clock.now_secs() + STATE_TTL_SECS;
+    assoc.store.write(state::issue(&id, purpose, binding, ttl)).await?;
+    Ok(urls.authorize(appid, scope, &id))
+}
+
+/// Begins an authorization in a new browser: a fresh cookie, and the first state bound to it.
+pub(crate) async fn begin(
+    assoc: Assoc<'_>,
+    urls: &Urls,
+    purpose: &Purpose,
+    appid: &AppId,
+    scope: Scope,
+) -> Result<Started, Error> {
+    let cookie = assoc.ids.token();
+    let location = hop(assoc, urls, purpose, &digest(&cookie), appid, scope).await?;
+    Ok(Started { location, cookie })
+}
+
+/// Whether an error means "nothing happened, the same redirect may try again".
+fn passing(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::WeChatCodeInvalid
+            | Error::WeChatCodeUsed
+            | Error::WeChatRateLimited
+            | Error::WeChatUnavailable
+            | Error::StoreUnavailable
+            | Error::Busy
+    )
+}
 
 impl WebAuth<'_> {
     /// `POST /v1/auth/tickets`: the mini program's web-view URL.
@@ -156,42 +239,56 @@ impl WebAuth<'_> {
                 return Err(Error::ReturnUrlNotAllowed);
             }
         }
-        let id = self.assoc.ids.token();
-        let chain = Chain { person: view.person, targets, index: 0, scope, return_url: req.return_url };
-        let ttl = self.assoc.clock.now_secs() + TICKET_TTL_SECS;
-        self.assoc.store.write(ticket::issue(&id, &chain, &ident.appid, ttl)).await?;
+        let now = self.assoc.clock.now_secs();
+        let t = Ticket {
+            id: self.assoc.ids.token(),
+            person: view.person.clone(),
+            owner_appid: ident.appid,
+            owner_openid: ident.openid,
+            targets,
+            scope,
+            return_url: req.return_url,
+            start_by_secs: now + TICKET_TTL_SECS,
+            ttl_secs: now + PASS_TTL_SECS,
+            binding: None,
+            seen: Vec::new(),
+        };
+        let mut tx = Tx::new();
+        tx.add(t.create());
+        tx.add(refs::put(&view.person, &t.key(), t.ttl_secs));
+        tx.commit(self.assoc.store).await?;
         Ok(TicketAnswer {
-            url: format!("{}/v1/auth/start?ticket={id}", self.urls.public_base),
-            ticket: id,
+            url: format!("{}/v1/auth/start?ticket={}", self.urls.public_base, t.id),
+            ticket: t.id,
             expires_in: TICKET_TTL_SECS,
         })
     }
 
-    /// Issues a state for the chain's current hop and answers the authorize URL for it.
-    async fn hop(&self, chain: &Chain) -> Result<String, Error> {
-        let id = self.assoc.ids.token();
-        let ttl = self.assoc.clock.now_secs() + STATE_TTL_SECS;
-        self.assoc.store.write(state::issue(&id, chain, ttl)).await?;
-        Ok(self.urls.authorize(&chain.targets[chain.index], chain.scope, &id))
-    }
-
-    /// `GET /v1/auth/start?ticket=`: spends the ticket, sends the web-view to the first OA.
-    pub async fn start(&self, id: &str) -> Result<String, Error> {
+    /// `GET /v1/auth/start?ticket=`: starts the pass in this browser, sends it to the first OA.
+    pub async fn start(&self, id: &str) -> Result<Started, Error> {
         if !token_ok(id) {
             return Err(Error::TicketInvalid);
         }
+        let now = self.assoc.clock.now_secs();
         let found = self.assoc.store.get(&ticket::key(id)).await?;
-        let chain = ticket::chain(found, self.assoc.clock.now_secs())?.ok_or(Error::TicketInvalid)?;
-        match self.assoc.store.write(ticket::spend(id)).await {
+        let t = Ticket::from_live(id, found, now)?.ok_or(Error::TicketInvalid)?;
+        if t.binding.is_some() || t.start_by_secs <= now {
+            return Err(Error::TicketInvalid);
+        }
+        let cookie = self.assoc.ids.token();
+        let binding = digest(&cookie);
+        match self.assoc.store.write(ticket::start(id, &binding)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Err(Error::TicketInvalid),
             Err(e) => return Err(e.into()),
         }
-        self.hop(&chain.at(0)).await
+        let first = Purpose::Hop { ticket: id.to_owned(), index: 0 };
+        let location = hop(self.assoc, self.urls, &first, &binding, &t.targets[0], t.scope).await?;
+        Ok(Started { location, cookie })
     }
 
-    /// `GET /v1/auth/callback?code&state`.
-    pub async fn callback(&self, code: Option<&str>, id: &str) -> Result<Finish, Error> {
+    /// `GET /v1/auth/callback?code&state`, in the browser holding the authorization's cookie.
+    pub async fn callback(&self, code: Option<&str>, id: &str, cookie: Option<&str>) -> Result<Finish, Error> {
         if !token_ok(id) {
             return Err(Error::StateInvalid);
         }
@@ -201,9 +298,15 @@ impl WebAuth<'_> {
         for _ in 0..12 {
             let found = self.assoc.store.get(&state::key(id)).await?;
             let st = State::from_live(found, self.assoc.clock.now_secs())?.ok_or(Error::StateInvalid)?;
+            // Another browser (a forwarded authorize URL) neither uses nor spends the state.
+            let bound = cookie.is_some_and(|c| same_secret(digest(c).as_bytes(), st.binding.as_bytes()));
+            if !bound {
+                tracing::info!("callback without the cookie of the browser that started it");
+                return Err(Error::StateInvalid);
+            }
             match st.used {
                 None => match self.assoc.store.write(state::claim(id, &used_as)).await {
-                    Ok(()) => return self.run_hop(id, &st.chain, code).await,
+                    Ok(()) => return self.run(id, &st, code).await,
                     Err(StoreError::ConditionFailed { .. }) => continue,
                     Err(e) => return Err(e.into()),
                 },
@@ -218,13 +321,22 @@ impl WebAuth<'_> {
         Err(Error::StateInvalid)
     }
 
-    async fn run_hop(&self, id: &str, chain: &Chain, code: Option<Code>) -> Result<Finish, Error> {
-        let result = self.hop_outcome(chain, code.as_ref()).await;
+    async fn run(&self, id: &str, st: &State, code: Option<Code>) -> Result<Finish, Error> {
+        let result = match &st.purpose {
+            Purpose::Hop { ticket, index } => self.pass_hop(ticket, *index, &st.binding, code.as_ref()).await,
+            Purpose::Scene { scene } => match &code {
+                Some(c) => scene::confirmed(self.assoc, self.wechat, self.apps, scene, c).await,
+                None => Ok(Finish::Page(Page::Denied)),
+            },
+            Purpose::Link { .. } => match &code {
+                Some(c) => sitelink::checked(self.assoc, self.wechat, self.apps, self.urls, &st.purpose, c).await,
+                None => Ok(Finish::Page(Page::Denied)),
+            },
+        };
         match &result {
-            // WeChat refused the code or is down: give the state back, so nothing has changed.
-            Err(
-                Error::WeChatCodeInvalid | Error::WeChatCodeUsed | Error::WeChatRateLimited | Error::WeChatUnavailable,
-            ) => {
+            // Nothing happened (WeChat refused the code, something was down): give the state
+            // back, so the same redirect may try again.
+            Err(e) if passing(e) => {
                 if let Some(c) = &code {
                     let _ = self.assoc.store.write(state::release(id, c.as_str())).await;
                 }
@@ -239,29 +351,104 @@ impl WebAuth<'_> {
         result
     }
 
-    async fn hop_outcome(&self, chain: &Chain, code: Option<&Code>) -> Result<Finish, Error> {
-        let Some(code) = code else {
-            tracing::info!(hop = chain.index, "web authorization refused by the user");
-            return Ok(finish(chain, "denied"));
+    /// One hop of a pass: record what the browser has in this official account, then the next
+    /// hop, or at the end the confirm code for the ticket's owner.
+    async fn pass_hop(&self, id: &str, index: usize, binding: &str, code: Option<&Code>) -> Result<Finish, Error> {
+        let found = self.assoc.store.get(&ticket::key(id)).await?;
+        let t = Ticket::from_live(id, found, self.assoc.clock.now_secs())?.ok_or(Error::StateInvalid)?;
+        if t.binding.as_deref() != Some(binding) {
+            return Err(Error::StateInvalid);
+        }
+        let end = |result: &str| match &t.return_url {
+            Some(r) => Finish::Redirect(with_query(r, &[("result", result)])),
+            None => Finish::Page(Page::Denied),
         };
-        let target = chain.targets.get(chain.index).ok_or_else(|| Error::Internal("state hop out of range".into()))?;
+        let Some(code) = code else {
+            tracing::info!(hop = index, "web authorization refused by the user");
+            return Ok(end("denied"));
+        };
+        let target = t.targets.get(index).ok_or_else(|| Error::Internal("state hop out of range".into()))?;
         let app = self.apps.app_of_kind(target, AppKind::OfficialAccount)?;
         let grant = self.wechat.web_grant(app, code).await?;
         if grant.snapshot_user {
             // A virtual "snapshot page" openid is nobody's: bind nothing.
-            return Ok(finish(chain, "denied"));
+            return Ok(end("denied"));
         }
-        let unionid = match (chain.scope, &grant.unionid) {
+        let unionid: Option<UnionId> = match (t.scope, &grant.unionid) {
             (Scope::Userinfo, None) if app.open_platform.is_some() => self.wechat.web_unionid(&grant).await?,
             _ => grant.unionid.clone(),
         };
-        self.assoc.link(app, &grant.openid, unionid.as_ref(), &chain.person, Via::WebAuth).await?;
-        let next = chain.index + 1;
-        if next < chain.targets.len() {
-            return self.hop(&chain.at(next)).await.map(Finish::Redirect);
+        let seen = Seen { appid: app.appid.clone(), openid: grant.openid.clone(), unionid };
+        match self.assoc.store.write(ticket::saw(id, binding, index, &seen)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Err(Error::StateInvalid),
+            Err(e) => return Err(e.into()),
         }
-        Ok(finish(chain, "linked"))
+        let next = index + 1;
+        if next < t.targets.len() {
+            let purpose = Purpose::Hop { ticket: id.to_owned(), index: next };
+            return hop(self.assoc, self.urls, &purpose, binding, &t.targets[next], t.scope).await.map(Finish::Redirect);
+        }
+        let confirm_code = self.assoc.ids.token();
+        let ttl = self.assoc.clock.now_secs() + CONFIRM_TTL_SECS;
+        self.assoc.store.write(confirm::issue(&confirm_code, id, ttl)).await?;
+        Ok(match &t.return_url {
+            Some(r) => Finish::Redirect(with_query(r, &[("result", "pending"), ("confirm", &confirm_code)])),
+            None => Finish::Page(Page::Pending { confirm: confirm_code }),
+        })
     }
+}
+
+/// What the owner of a pass may link: the pass's ticket, once its confirm code is spent. The
+/// code stays spent whatever follows, but for a failure that may pass (then it is restored).
+pub(crate) struct Confirmed {
+    pub ticket: Ticket,
+    pub seen: Vec<Seen>,
+}
+
+/// Checks a confirm code against the caller and spends it.
+pub(crate) async fn spend_confirm(assoc: Assoc<'_>, who: &Verified, code: &str) -> Result<Confirmed, Error> {
+    if !token_ok(code) {
+        return Err(Error::ConfirmInvalid);
+    }
+    let now = assoc.clock.now_secs();
+    let id = confirm::ticket(assoc.store.get(&confirm::key(code)).await?, now).ok_or(Error::ConfirmInvalid)?;
+    let t = Ticket::from_live(&id, assoc.store.get(&ticket::key(&id)).await?, now)?.ok_or(Error::ConfirmInvalid)?;
+    if (&who.appid, &who.openid) != (&t.owner_appid, &t.owner_openid) {
+        tracing::warn!("a web-view pass confirmed with another identity's token: refused");
+        return Err(Error::ConfirmMismatch);
+    }
+    let seen = t.complete().ok_or(Error::ConfirmInvalid)?;
+    match assoc.store.write(confirm::spend(code)).await {
+        Ok(()) => Ok(Confirmed { ticket: t, seen }),
+        Err(StoreError::ConditionFailed { .. }) => Err(Error::ConfirmInvalid),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// After a confirm: the pass is over (linked or refused) and its ticket goes; or it may be
+/// tried again, and the code comes back.
+pub(crate) async fn settle_confirm(assoc: Assoc<'_>, c: &Confirmed, code: &str, failed: Option<&Error>) {
+    let writes = match failed {
+        Some(e) if passing(e) => {
+            vec![confirm::issue(code, &c.ticket.id, assoc.clock.now_secs() + CONFIRM_TTL_SECS)]
+        }
+        _ => vec![ticket::delete(&c.ticket.id), crate::store::Write::Delete {
+            key: refs::key(&c.ticket.person, &c.ticket.key()),
+            cond: vec![],
+        }],
+    };
+    for w in writes {
+        if let Err(e) = assoc.store.write(w).await {
+            tracing::warn!(error = %e, "could not settle a confirmed pass");
+        }
+    }
+}
+
+/// The openid WeChat showed a browser matches the one a link or scan was for (compared by
+/// digest, as stored).
+pub(crate) fn same_user(openid: &OpenId, digest_stored: &str) -> bool {
+    same_secret(digest(openid.as_str()).as_bytes(), digest_stored.as_bytes())
 }
 
 #[cfg(test)]
@@ -283,16 +470,31 @@ mod tests {
     }
 
     #[test]
+    fn return_urls_match_on_whole_path_segments() {
+        let allow = vec!["https://h.example/app".to_owned()];
+        assert!(return_url_allowed(&allow, "https://h.example/app"));
+        assert!(return_url_allowed(&allow, "https://h.example/app/"));
+        assert!(return_url_allowed(&allow, "https://h.example/app/done?x=1"));
+        assert!(!return_url_allowed(&allow, "https://h.example/app-evil"));
+        assert!(!return_url_allowed(&allow, "https://h.example/appx/"));
+        assert!(!return_url_allowed(&allow, "https://h.example/app/../admin"), "dot segments are resolved first");
+    }
+
+    #[test]
     fn results_are_appended_to_the_return_url() {
-        assert_eq!(with_result("https://a.example/x?y=1", "linked"), "https://a.example/x?y=1&result=linked");
-        assert_eq!(with_result("https://a.example/x", "denied"), "https://a.example/x?result=denied");
+        assert_eq!(with_query("https://a.example/x?y=1", &[("result", "denied")]), "https://a.example/x?y=1&result=denied");
+        assert_eq!(
+            with_query("https://a.example/x", &[("result", "pending"), ("confirm", "c0")]),
+            "https://a.example/x?result=pending&confirm=c0"
+        );
     }
 
     #[test]
     fn outcomes_round_trip_through_the_store() {
         for r in [
             Ok(Finish::Redirect("https://x/y".into())),
-            Ok(Finish::Page { linked: true }),
+            Ok(Finish::Page(Page::Pending { confirm: "c".into() })),
+            Ok(Finish::Page(Page::NotYours)),
             Err(Error::IdentityConflict),
         ] {
             let json = serde_json::to_string(&to_outcome(&r)).unwrap();
@@ -300,5 +502,15 @@ mod tests {
             assert_eq!(format!("{back:?}"), format!("{r:?}"));
         }
         assert!(matches!(from_outcome(to_outcome(&Err(Error::Busy))), Err(Error::StateInvalid)));
+    }
+
+    #[test]
+    fn the_cookie_is_host_only_and_secure_on_https() {
+        let urls = |b: &str| Urls { public_base: b.into(), open_base: b.into(), mp_base: b.into() };
+        let https = set_cookie(&urls("https://id.example.com"), "v");
+        assert!(https.starts_with("__Host-wxb_pass=v; Path=/;") && https.ends_with("; Secure"), "{https}");
+        assert!(https.contains("HttpOnly") && https.contains("SameSite=Lax") && !https.contains("Domain"));
+        let http = set_cookie(&urls("http://127.0.0.1:8080"), "v");
+        assert!(http.starts_with("wxb_pass=v;") && !http.contains("Secure"), "{http}");
     }
 }

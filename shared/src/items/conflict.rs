@@ -26,11 +26,26 @@ pub struct Conflict<'a> {
 }
 
 impl Conflict<'_> {
-    pub fn record(&self, nonce: &str) -> Write {
-        let mut attrs = vec![(APPID, s(self.appid.as_str())), (DURING, s(self.during)), (AT, Attr::N(self.at_millis))];
+    /// The record, under the person and (a twin with the same SK) under the other one, so
+    /// erasing either finds every record that names it.
+    pub fn record(&self, nonce: &str) -> Vec<Write> {
+        let one = |on: &PersonId, other: Option<&PersonId>| {
+            let mut attrs =
+                vec![(APPID, s(self.appid.as_str())), (DURING, s(self.during)), (AT, Attr::N(self.at_millis))];
+            if let Some(o) = other {
+                attrs.push((OTHER, s(o.as_str())));
+            }
+            Write::Put { item: item(&key(on, self.at_millis, nonce), attrs), cond: vec![] }
+        };
+        let mut out = vec![one(self.person, self.other)];
         if let Some(o) = self.other {
-            attrs.push((OTHER, s(o.as_str())));
+            out.push(one(o, Some(self.person)));
         }
-        Write::Put { item: item(&key(self.person, self.at_millis, nonce), attrs), cond: vec![] }
+        out
     }
+}
+
+/// The twin of a record of `person`'s (same SK, under `other`).
+pub fn twin(other: &PersonId, sk: &str) -> Key {
+    Key::new(pk(other), sk)
 }

@@ -5,13 +5,16 @@
 //! A transaction is built with [`Tx`]: every write added gets a handle, and a refused
 //! condition names that handle — reordering a transaction cannot change what a failure means.
 
+pub mod confirm;
 pub mod conflict;
 pub mod identity;
 pub mod link_nonce;
 pub mod membership;
 pub mod person;
 pub mod push_seen;
+pub mod refs;
 pub mod scene;
+pub mod site_code;
 pub mod stash;
 pub mod state;
 pub mod ticket;

@@ -12,6 +12,10 @@ pub const CREATED: &str = "created";
 pub const MERGED_INTO: &str = "merged_into";
 /// On a survivor while the loser's memberships move to it; any reader finishes the move.
 pub const MERGING: &str = "merging";
+/// A fresh random tag written by every write that adds or removes a membership, so a merge
+/// that read the memberships starts only if nothing changed since. A tag, not a counter:
+/// attaches never contend with one another, only with a merge.
+pub const VERSION: &str = "version";
 pub const ABSORBED_PREFIX: &str = "M#";
 pub const ABSORBED_AT: &str = "at";
 
@@ -29,11 +33,12 @@ pub struct Person {
     pub created_millis: i64,
     pub merged_into: Option<PersonId>,
     pub merging: Option<PersonId>,
+    pub version: Option<String>,
 }
 
 impl Person {
     pub fn new(person: PersonId, created_millis: i64) -> Self {
-        Person { person, created_millis, merged_into: None, merging: None }
+        Person { person, created_millis, merged_into: None, merging: None, version: None }
     }
 
     pub fn to_item(&self) -> Item {
@@ -44,6 +49,9 @@ impl Person {
         if let Some(l) = &self.merging {
             it.insert(MERGING.into(), s(l.as_str()));
         }
+        if let Some(v) = &self.version {
+            it.insert(VERSION.into(), s(v.as_str()));
+        }
         it
     }
 
@@ -53,6 +61,7 @@ impl Person {
             created_millis: it.n(CREATED).unwrap_or_default(),
             merged_into: optional(it, MERGED_INTO, PersonId::parse)?,
             merging: optional(it, MERGING, PersonId::parse)?,
+            version: it.s(VERSION).map(str::to_owned),
         })
     }
 
@@ -70,24 +79,42 @@ fn unmerged() -> Vec<Check> {
     vec![Check::Exists, Check::Absent(MERGED_INTO.into()), Check::Absent(MERGING.into())]
 }
 
-/// Writes nothing; holds only while the person can take a new identity.
-pub fn check_unmerged(person: &PersonId) -> Write {
-    Write::Check { key: key(person), cond: unmerged() }
+/// ... and still carries the version tag it was read with.
+fn unmerged_at(version: Option<&str>) -> Vec<Check> {
+    let mut cond = unmerged();
+    cond.push(match version {
+        Some(v) => Check::Eq(VERSION.into(), s(v)),
+        None => Check::Absent(VERSION.into()),
+    });
+    cond
 }
 
-/// The first step of a merge, on the loser: from now on it resolves to the winner.
-pub fn start_losing(loser: &PersonId, winner: &PersonId) -> Write {
+/// Holds only while the person can take a new identity, and tags it anew (its memberships
+/// change).
+pub fn bump(person: &PersonId, tag: &str) -> Write {
+    Write::Update { key: key(person), set: vec![(VERSION.into(), s(tag))], remove: vec![], cond: unmerged() }
+}
+
+/// The first step of a merge, on the loser as read (`version`): from now on it resolves to
+/// the winner.
+pub fn start_losing(loser: &PersonId, version: Option<&str>, winner: &PersonId, tag: &str) -> Write {
     Write::Update {
         key: key(loser),
-        set: vec![(MERGED_INTO.into(), s(winner.as_str()))],
+        set: vec![(MERGED_INTO.into(), s(winner.as_str())), (VERSION.into(), s(tag))],
         remove: vec![],
-        cond: unmerged(),
+        cond: unmerged_at(version),
     }
 }
 
-/// The first step of a merge, on the winner: the move of `loser`'s memberships is under way.
-pub fn start_absorbing(winner: &PersonId, loser: &PersonId) -> Write {
-    Write::Update { key: key(winner), set: vec![(MERGING.into(), s(loser.as_str()))], remove: vec![], cond: unmerged() }
+/// The first step of a merge, on the winner as read (`version`): the move of `loser`'s
+/// memberships is under way.
+pub fn start_absorbing(winner: &PersonId, version: Option<&str>, loser: &PersonId, tag: &str) -> Write {
+    Write::Update {
+        key: key(winner),
+        set: vec![(MERGING.into(), s(loser.as_str())), (VERSION.into(), s(tag))],
+        remove: vec![],
+        cond: unmerged_at(version),
+    }
 }
 
 /// The last step of a merge: every membership moved.
@@ -97,6 +124,17 @@ pub fn done_absorbing(winner: &PersonId, loser: &PersonId) -> Write {
         set: vec![],
         remove: vec![MERGING.into()],
         cond: vec![Check::Eq(MERGING.into(), s(loser.as_str()))],
+    }
+}
+
+/// Shortens a `merged_into` chain: `person` now points straight at `root`, if it still
+/// points where it did.
+pub fn compress(person: &PersonId, was: &PersonId, root: &PersonId) -> Write {
+    Write::Update {
+        key: key(person),
+        set: vec![(MERGED_INTO.into(), s(root.as_str()))],
+        remove: vec![],
+        cond: vec![Check::Eq(MERGED_INTO.into(), s(was.as_str()))],
     }
 }
 

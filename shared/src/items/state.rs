@@ -1,21 +1,19 @@
-//! `N#<state>` / `N`: an OAuth `state` the bridge issued for one hop of a web-view chain.
-//! Single use (`used` is claimed once, by the code it came back with), short life; the
-//! outcome is kept so WeChat's second delivery of the same redirect gets the same answer.
+//! `N#<state>` / `N`: an OAuth `state` the bridge issued for one web authorization: a hop of a
+//! web-view pass, the confirmation of a scene scan, or the check of a login link. Bound to the
+//! browser that started it (a cookie's digest), single use (`used` is claimed once, by the code
+//! it came back with), short life; the outcome is kept so WeChat's second delivery of the same
+//! redirect gets the same answer. It names no person and no openid.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ids::{AppId, PersonId};
+use crate::ids::{AppId, SiteId};
 use crate::items::{live, required};
-use crate::model::Scope;
 use crate::store::{item, s, Attr, Check, Item, ItemExt, Key, Write};
 
 pub const SK: &str = "N";
-pub const PERSON: &str = "person";
-pub const TARGETS: &str = "targets";
-pub const INDEX: &str = "index";
-pub const SCOPE: &str = "scope";
-pub const RETURN_URL: &str = "return_url";
+pub const PURPOSE: &str = "for";
+pub const BINDING: &str = "binding";
 pub const TTL: &str = "ttl";
 pub const USED: &str = "used";
 pub const OUTCOME: &str = "outcome";
@@ -24,69 +22,52 @@ pub fn key(state: &str) -> Key {
     Key::new(format!("N#{state}"), SK)
 }
 
-/// A web-view chain: whose it is, the official accounts to pass (merchants first, the pivot
-/// last), where it stands and where it returns. Tickets and states both carry one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Chain {
-    pub person: PersonId,
-    pub targets: Vec<AppId>,
-    pub index: usize,
-    pub scope: Scope,
-    pub return_url: Option<String>,
+/// What the authorization is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Purpose {
+    /// Hop `index` of the web-view pass `ticket`.
+    Hop { ticket: String, index: usize },
+    /// The scanner of `scene` confirming it in their own browser.
+    Scene { scene: String },
+    /// A login link of `site`, for the follower whose openid digest (in `appid`) is given.
+    Link { site: SiteId, appid: AppId, openid_digest: String, nonce: String, timestamp: i64 },
 }
 
-impl Chain {
-    pub(crate) fn attrs(&self) -> Vec<(&'static str, Attr)> {
-        let targets = self.targets.iter().map(AppId::as_str).collect::<Vec<_>>().join(",");
-        let mut attrs = vec![
-            (PERSON, s(self.person.as_str())),
-            (TARGETS, s(targets)),
-            (INDEX, Attr::N(self.index as i64)),
-            (SCOPE, s(self.scope.as_str())),
-        ];
-        if let Some(r) = &self.return_url {
-            attrs.push((RETURN_URL, s(r.as_str())));
-        }
-        attrs
-    }
-
-    pub(crate) fn from_item(it: &Item) -> Result<Self, Error> {
-        Ok(Chain {
-            person: required(it, PERSON, PersonId::parse)?,
-            targets: required(it, TARGETS, |t| t.split(',').map(AppId::parse).collect())?,
-            index: it.n(INDEX).unwrap_or(0).max(0) as usize,
-            scope: match it.s(SCOPE) {
-                Some(sc) => {
-                    Scope::parse(sc).map_err(|_| Error::Internal("stored item with a malformed scope".into()))?
-                }
-                None => Scope::Base,
-            },
-            return_url: it.s(RETURN_URL).map(str::to_owned),
-        })
-    }
-
-    /// The chain at hop `index`.
-    pub fn at(&self, index: usize) -> Chain {
-        Chain { index, ..self.clone() }
-    }
+/// A page the bridge shows at the end of an authorization (no return URL to go to).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "page", rename_all = "snake_case")]
+pub enum Page {
+    /// The pass is over: the mini program that asked confirms with this code.
+    Pending { confirm: String },
+    /// The user refused, or the browser is nobody's (a snapshot page): nothing linked.
+    Denied,
+    /// The scene is bound to the scanner.
+    SceneBound,
+    /// The scene could not be bound (one of the two is bound to another already).
+    SceneRefused,
+    /// The link was opened by another WeChat user than the one it was for: nothing bound.
+    NotYours,
+    /// The link was used already.
+    Used,
 }
 
-/// How a hop ended, kept on its state for WeChat's second delivery.
+/// How an authorization ended, kept on its state for WeChat's second delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
-    /// Sent on: to the next account's authorize page, or to the return URL.
+    /// Sent on: to the next account's authorize page, the return URL or the site.
     Redirect { to: String },
-    /// The end of the chain without a return URL: a page that says how it went.
-    Page { linked: bool },
+    Page { page: Page },
     /// Refused with this error code.
     Refused { code: String },
 }
 
-/// A state as read: its chain, and how far its one use got.
+/// A state as read: what it is for, the browser it is bound to, and how far its use got.
 #[derive(Debug)]
 pub struct State {
-    pub chain: Chain,
+    pub purpose: Purpose,
+    pub binding: String,
     pub used: Option<String>,
     pub outcome: Option<Outcome>,
 }
@@ -96,17 +77,20 @@ impl State {
     pub fn from_live(it: Option<Item>, now_secs: i64) -> Result<Option<State>, Error> {
         let Some(it) = live(it, TTL, now_secs) else { return Ok(None) };
         Ok(Some(State {
-            chain: Chain::from_item(&it)?,
+            purpose: required(&it, PURPOSE, |p| {
+                serde_json::from_str(p).map_err(|_| Error::Internal("state purpose".into()))
+            })?,
+            binding: required(&it, BINDING, |b| Ok(b.to_owned()))?,
             used: it.s(USED).map(str::to_owned),
             outcome: it.s(OUTCOME).and_then(|o| serde_json::from_str(o).ok()),
         }))
     }
 }
 
-/// Issues a state for `chain`'s current hop, alive until `ttl_secs`.
-pub fn issue(state: &str, chain: &Chain, ttl_secs: i64) -> Write {
-    let mut attrs = chain.attrs();
-    attrs.push((TTL, Attr::N(ttl_secs)));
+/// Issues a state for `purpose` in the browser whose cookie digest is `binding`.
+pub fn issue(state: &str, purpose: &Purpose, binding: &str, ttl_secs: i64) -> Write {
+    let purpose = serde_json::to_string(purpose).unwrap_or_default();
+    let attrs = [(PURPOSE, s(purpose)), (BINDING, s(binding)), (TTL, Attr::N(ttl_secs))];
     Write::Put { item: item(&key(state), attrs), cond: vec![Check::NotExists] }
 }
 
@@ -120,7 +104,7 @@ pub fn claim(state: &str, used_as: &str) -> Write {
     }
 }
 
-/// Gives the use back (WeChat refused the code or was down: nothing happened).
+/// Gives the use back (WeChat refused the code or something was down: nothing happened).
 pub fn release(state: &str, used_as: &str) -> Write {
     Write::Update {
         key: key(state),

@@ -43,3 +43,11 @@ pub fn claim(op: &OpenPlatformId, unionid: &UnionId, person: &PersonId, prior: O
         Write::Put { item: item(&mark_key(person, op, unionid), []), cond: vec![] },
     ]
 }
+
+/// Retires a unionid of `person` (no identity of theirs carries it any more).
+pub fn retire(op: &OpenPlatformId, unionid: &UnionId, person: &PersonId) -> [Write; 2] {
+    [
+        Write::Delete { key: key(op, unionid), cond: vec![Check::Eq(PERSON.into(), s(person.as_str()))] },
+        Write::Delete { key: mark_key(person, op, unionid), cond: vec![] },
+    ]
+}
