@@ -8,13 +8,22 @@
  *
  * The bridge never returns WeChat's session_key, and this module never stores or logs it.
  *
- * Contract: see the "Mini program" and "Web-view authorization" sections of the bridge's API.md.
+ * A web-view pass links nothing by itself (a forwarded ticket URL must link nothing): it ends with a
+ * one-time confirm code that the kit's confirm page hands to `finishLink(code)`, which sends
+ * POST /v1/auth/confirm with this mini program's own token. The code is kept only for that call.
+ *
+ * Contract: see the "Mini program" and "Web-view authorization" sections of the bridge's API.md,
+ * and "Confirmation by the ticket's owner (v1.1)".
  */
 'use strict';
 
 var DEFAULT_WEBVIEW_PAGE = '/pages/wxbridge/webview';
 var DEFAULT_LEEWAY_SECONDS = 60;
 var DEFAULT_PROFILE_DESC = 'Link your WeChat accounts';
+
+// Confirm answers that end a link attempt as 'refused': the pass is not this identity's, the code
+// is unknown/used/expired, or linking would give a person two openids of one app. Never retried.
+var REFUSED_CODES = { confirm_mismatch: true, confirm_invalid: true, identity_conflict: true };
 
 /** An error from the bridge (problem+json) or from a wx API; `code` is a stable snake_case string. */
 function WxBridgeError(code, message, extra) {
@@ -92,7 +101,10 @@ function originOf(url) {
  * - autoLink     open the web-view when a login says pivot_linked:false (default true, at most
  *                once per client unless it failed)
  * - link         body of POST /v1/auth/tickets: { targets?, scope?, return_url? } (default {})
- * - onLinkDone   called with { result, messages } when the web-view page closes
+ * - onLinkDone   called with { result, messages, error? } when a link attempt ends: result is
+ *                'linked' (confirmed), 'denied' (the user refused), 'refused' (confirm_mismatch,
+ *                confirm_invalid, identity_conflict) or null (no result, or another error)
+ * - linkDonePage where the kit's confirm page goes when it is done (default: navigateBack)
  * - trustedOrigins  extra origins (besides `base`) that may receive the bridge token, e.g. a
  *                merchant API behind API Gateway's JWT authorizer
  * - leewaySeconds  refresh the token this long before it expires (default 60, capped at half
@@ -126,7 +138,11 @@ function createClient(options) {
     return originOf(trimSlash(o));
   }));
 
-  var inflight = null; // the one login in progress (single flight)
+  // The one token flight in progress (single flight): a login, or a confirm, which also issues the
+  // token. { kind: 'login' | 'confirm', promise → { answer, link } }.
+  var flight = null;
+  var confirming = null; // { code, promise }: the confirm in progress; the code is dropped after it
+  var linkAttempt = null; // the last web-view pass opened by openLink: { handedOver }
   var autoLinkStarted = false;
 
   /** Calls a callback-style wx API and returns a promise. */
@@ -232,39 +248,62 @@ function createClient(options) {
     return { statusCode: res.statusCode, data: parseBody(res.data), header: res.header || {} };
   }
 
-  // ---- login (single flight) ----
+  // ---- login and confirm (single flight) ----
 
-  function doLogin() {
+  function doLogin(allowAutoLink) {
     return call('login', {}, 'wx_login_failed').then(function (r) {
       if (!r || !r.code) throw WxBridgeError('wx_login_failed', 'wx.login gave no code');
       var url = base + '/v1/mp/login';
       return send({ url: url, method: 'POST', data: { appid: appid, code: r.code } }, null).then(function (res) {
-        if (res.statusCode < 200 || res.statusCode >= 300) throw problemError(res, url);
-        var body = parseBody(res.data);
-        if (!body || typeof body !== 'object' || typeof body.token !== 'string') {
-          throw WxBridgeError('invalid_response', 'login answer carries no token', { status: res.statusCode });
-        }
-        writeToken(body);
-        var result = cleanAnswer(body);
-        return { answer: result, link: maybeAutoLink(result) };
+        var result = cleanAnswer(tokenAnswer(res, url, 'login'));
+        return { answer: result, link: allowAutoLink ? maybeAutoLink(result) : null };
       });
     });
   }
 
-  function loginShared() {
-    if (!inflight) {
-      inflight = doLogin();
-      var done = function () {
-        inflight = null;
-      };
-      inflight.then(done, done);
+  /** Checks a login-shaped answer (login, confirm), stores its token and returns its body. */
+  function tokenAnswer(res, url, what) {
+    if (res.statusCode < 200 || res.statusCode >= 300) throw problemError(res, url);
+    var body = parseBody(res.data);
+    if (!body || typeof body !== 'object' || typeof body.token !== 'string' || !body.token) {
+      throw WxBridgeError('invalid_response', what + ' answer carries no token', { status: res.statusCode });
     }
-    return inflight;
+    writeToken(body);
+    return body;
+  }
+
+  function startFlight(kind, promise) {
+    var f = { kind: kind, promise: promise };
+    flight = f;
+    var done = function () {
+      if (flight === f) flight = null;
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  function settled(promise) {
+    return promise.then(
+      function () {},
+      function () {}
+    );
+  }
+
+  function loginShared() {
+    if (!flight) return startFlight('login', doLogin(true));
+    if (flight.kind === 'login') return flight.promise;
+    // A confirm is issuing a token: its answer is a login answer. If it fails, log in.
+    return flight.promise.then(null, function () {
+      return loginShared();
+    });
   }
 
   /** A usable token: the stored one, the one being fetched, or a new login. */
   function ensureToken() {
-    if (inflight) return inflight.then(tokenOf);
+    if (flight) {
+      if (flight.kind === 'login') return flight.promise.then(tokenOf);
+      return settled(flight.promise).then(ensureToken); // the confirm's token, or the one before it
+    }
     var v = readToken();
     if (usable(v)) return Promise.resolve(v.token);
     return loginShared().then(tokenOf);
@@ -278,11 +317,57 @@ function createClient(options) {
 
   /** After `bad` was refused: a newer token if someone already got one, else one new login. */
   function replaceToken(bad) {
-    if (inflight) return inflight.then(tokenOf);
+    if (flight) {
+      if (flight.kind === 'login') return flight.promise.then(tokenOf);
+      return settled(flight.promise).then(function () {
+        return replaceToken(bad);
+      });
+    }
     var v = readToken();
     if (v && v.token !== bad && usable(v)) return Promise.resolve(v.token);
     clear();
     return loginShared().then(tokenOf);
+  }
+
+  /** Gets a token, then runs POST /v1/auth/confirm as the token flight once no other flight runs. */
+  function confirmFlight(code) {
+    // With a usable token and no flight, take the flight now: a login() or request() called right
+    // after waits for this confirm (and its new token) instead of starting a login of its own.
+    var v = flight ? null : readToken();
+    if (usable(v)) return startFlight('confirm', postConfirm(code, v.token));
+    return ensureToken().then(function (token) {
+      if (flight) {
+        // Another login or confirm started meanwhile: one flight at a time.
+        return settled(flight.promise).then(function () {
+          return confirmFlight(code);
+        });
+      }
+      return startFlight('confirm', postConfirm(code, token));
+    });
+  }
+
+  /** Like replaceToken, for use inside a flight: no auto link from this login. */
+  function freshToken(bad) {
+    var v = readToken();
+    if (v && v.token !== bad && usable(v)) return Promise.resolve(v.token);
+    clear();
+    return doLogin(false).then(tokenOf);
+  }
+
+  function postConfirm(code, token) {
+    var url = base + '/v1/auth/confirm';
+    var req = { url: url, method: 'POST', data: { code: code } };
+    return send(req, token)
+      .then(function (res) {
+        if (!isExpiredTokenAnswer(res)) return res;
+        // One re-login and one retry, inside this flight (replaceToken would wait for it).
+        return freshToken(token).then(function (t) {
+          return send(req, t);
+        });
+      })
+      .then(function (res) {
+        return { answer: cleanAnswer(tokenAnswer(res, url, 'confirm')), link: null };
+      });
   }
 
   // ---- public API ----
@@ -326,6 +411,64 @@ function createClient(options) {
     });
   }
 
+  /**
+   * Confirms a web-view pass: POST /v1/auth/confirm { code } with this mini program's token, after
+   * any login in progress (and logging in first when there is no token). Stores the new token as a
+   * login does and resolves the answer (pivot_linked: true). 401 → one re-login and one retry;
+   * 403 confirm_mismatch and 400 confirm_invalid are final. Concurrent calls with the same code
+   * share one request. The code is not stored, logged or put into errors.
+   */
+  function confirm(code) {
+    if (typeof code !== 'string' || !code) {
+      return Promise.reject(WxBridgeError('confirm_invalid', 'no confirm code'));
+    }
+    if (confirming && confirming.code === code) return confirming.promise;
+    var c = { code: code, promise: null };
+    c.promise = confirmFlight(code).then(function (out) {
+      return out.answer;
+    });
+    confirming = c;
+    var done = function () {
+      if (confirming === c) confirming = null;
+      c.code = null;
+    };
+    c.promise.then(done, done);
+    return c.promise;
+  }
+
+  function reportLink(r) {
+    if (!opts.onLinkDone) return;
+    try {
+      opts.onLinkDone(r);
+    } catch (e) {
+      onError(e);
+    }
+  }
+
+  /**
+   * What the kit's confirm page calls: confirm(code), then onLinkDone({ result, messages: [], error? })
+   * with 'linked', 'refused' or null. Never rejects; resolves { result, answer?, error? }.
+   */
+  function finishLink(code) {
+    if (linkAttempt) linkAttempt.handedOver = true; // the web-view page's own report is moot now
+    return confirm(code)
+      .then(
+        function (ans) {
+          return { result: 'linked', answer: ans };
+        },
+        function (err) {
+          var refused = !!err && Object.prototype.hasOwnProperty.call(REFUSED_CODES, err.code);
+          return { result: refused ? 'refused' : null, error: err };
+        }
+      )
+      .then(function (out) {
+        var r = { result: out.result, messages: [] };
+        if (out.error) r.error = out.error;
+        reportLink(r);
+        return out;
+      });
+  }
+
   function maybeAutoLink(ans) {
     if (!autoLink || ans.pivot_linked !== false || autoLinkStarted) return null;
     autoLinkStarted = true;
@@ -339,6 +482,7 @@ function createClient(options) {
   /**
    * Opens the web-view authorization: POST /v1/auth/tickets, then navigateTo the kit's web-view
    * page with the ticket URL. `body` overrides the `link` option. Resolves { ticket, url, expires_in }.
+   * The pass links nothing until the confirm page (or the web-view page) hands its code to finishLink.
    */
   function openLink(body) {
     var payload = body || linkBody;
@@ -347,18 +491,21 @@ function createClient(options) {
       if (typeof t.url !== 'string' || !t.url) {
         throw WxBridgeError('invalid_response', 'ticket answer carries no url', { status: res.statusCode });
       }
-      var nav = { url: webviewPage + '?src=' + encodeURIComponent(t.url) };
-      if (opts.onLinkDone) {
-        nav.events = {
+      var attempt = { handedOver: false };
+      linkAttempt = attempt;
+      var nav = {
+        url: webviewPage + '?src=' + encodeURIComponent(t.url),
+        events: {
+          // The web-view page closed without handing a confirm code over (denied, or no result).
           'wxbridge:done': function (r) {
-            try {
-              opts.onLinkDone(r);
-            } catch (e) {
-              onError(e);
-            }
+            if (!attempt.handedOver) reportLink(r);
           },
-        };
-      }
+          // Fallback: the return page could not redirectTo the confirm page and went back instead.
+          'wxbridge:confirm': function (r) {
+            finishLink(r && r.confirm);
+          },
+        },
+      };
       return call('navigateTo', nav, 'navigate_failed').then(function () {
         return { ticket: t.ticket, url: t.url, expires_in: t.expires_in };
       });
@@ -413,6 +560,10 @@ function createClient(options) {
     linkUnionid: linkUnionid,
     me: me,
     openLink: openLink,
+    confirm: confirm,
+    finishLink: finishLink,
+    /** Where the kit's confirm page goes when done (null: navigateBack). */
+    linkDonePage: opts.linkDonePage || null,
     /** A usable bridge token (logs in when needed). */
     token: ensureToken,
     /** Forgets the stored token. */

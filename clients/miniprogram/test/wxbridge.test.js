@@ -24,6 +24,12 @@ function makeEnv(opts = {}) {
     codesSeen: new Set(),
     refuseAll: false, // answer every Bearer call with 401 invalid_token
     unionid: null,
+    // confirm code -> the pass: whose ticket it was, and whether linking it conflicts
+    confirms: new Map([
+      ['C-OK', { owner: 'o-mp-1' }],
+      ['C-OTHER', { owner: 'o-mp-2' }],
+      ['C-CONFLICT', { owner: 'o-mp-1', conflict: true }],
+    ]),
     issue(extra) {
       const token = `tok-${++this.seq}`;
       this.valid.set(token, clock.t + this.ttl * 1000);
@@ -87,6 +93,19 @@ function makeEnv(opts = {}) {
         bridge.unionid = 'u-1';
         return { statusCode: 200, data: bridge.issue({ session_key: 'MUST-NOT-LEAK' }), header: {} };
       }
+      case 'POST /v1/auth/confirm': {
+        const pass = bridge.confirms.get((req.data || {}).code);
+        if (!pass) return problem(400, 'confirm_invalid', 'Confirm code invalid');
+        if (pass.owner !== 'o-mp-1') return problem(403, 'confirm_mismatch', 'Not your pass');
+        if (pass.conflict) return problem(409, 'identity_conflict', 'Identity conflict');
+        bridge.confirms.delete(req.data.code); // single use
+        bridge.pivotLinked = true;
+        const linked = [
+          { appid: APPID, kind: 'mp', owner: 'platform' },
+          { appid: 'wxpivotoa000001', kind: 'oa', owner: 'platform' },
+        ];
+        return { statusCode: 200, data: bridge.issue({ linked }), header: {} };
+      }
       case 'GET /v1/conflict':
         return problem(409, 'identity_conflict', 'Identity conflict');
       case 'GET /v1/plain-401':
@@ -126,6 +145,10 @@ function makeEnv(opts = {}) {
     navigateTo(o) {
       log.navigateTo.push(o);
       later(() => o.success({ errMsg: 'navigateTo:ok' }));
+    },
+    navigateBack(o) {
+      (log.navigateBack ||= []).push(o);
+      later(() => o.success({ errMsg: 'navigateBack:ok' }));
     },
     getUserInfo(o) {
       log.getUserInfo++;
@@ -422,4 +445,249 @@ test('createClient needs base and appid', () => {
   makeEnv();
   assert.throws(() => createClient({ appid: APPID }), { code: 'invalid_options' });
   assert.throws(() => createClient({ base: BASE }), { code: 'invalid_options' });
+});
+
+// ---- confirmation by the ticket's owner (v1.1) ----
+
+/** Loads a kit page (pages/wxbridge/<name>.js) with stubbed Page() and getApp(); returns an instance. */
+function loadKitPage(name, app, extra = {}) {
+  let def = null;
+  globalThis.Page = (d) => {
+    def = d;
+  };
+  globalThis.getApp = () => app;
+  const file = path.join(__dirname, '..', 'pages', 'wxbridge', `${name}.js`);
+  delete require.cache[require.resolve(file)];
+  require(file);
+  delete globalThis.Page;
+  const emitted = [];
+  const page = Object.assign(Object.create(def), {
+    data: { ...def.data },
+    setData(patch) {
+      Object.assign(this.data, patch);
+    },
+    ...extra,
+  });
+  return { page, emitted };
+}
+
+const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+const storedToken = (env) => JSON.parse([...env.storage.values()][0]).token;
+
+test('confirm posts the code with the Bearer token and stores the new token as login does', async () => {
+  const env = makeEnv({ pivotLinked: false });
+  const c = env.client({ autoLink: false });
+  await c.login();
+  const ans = await c.confirm('C-OK');
+  const [post] = env.bearerCalls('/v1/auth/confirm');
+  assert.equal(post.method, 'POST');
+  assert.equal(post.header.Authorization, 'Bearer tok-1');
+  assert.deepEqual(post.data, { code: 'C-OK' });
+  assert.equal(ans.token, 'tok-2');
+  assert.equal(ans.pivot_linked, true);
+  assert.equal(ans.linked.length, 2);
+  const stored = JSON.parse([...env.storage.values()][0]);
+  assert.deepEqual(Object.keys(stored).sort(), ['expires_at', 'refresh_at', 'token']);
+  assert.equal(stored.token, 'tok-2');
+  assert.equal(stored.expires_at, env.clock.t + 7200 * 1000);
+  await c.me();
+  assert.equal(env.bearerCalls('/v1/me').at(-1).header.Authorization, 'Bearer tok-2');
+  assert.equal(env.log.login, 1);
+});
+
+test('finishLink reports linked through onLinkDone', async () => {
+  const env = makeEnv();
+  const seen = [];
+  const c = env.client({ onLinkDone: (r) => seen.push(r) });
+  const out = await c.finishLink('C-OK');
+  assert.equal(out.result, 'linked');
+  assert.equal(out.answer.token, 'tok-2');
+  assert.deepEqual(seen, [{ result: 'linked', messages: [] }]);
+  assert.equal(storedToken(env), 'tok-2');
+});
+
+test('confirm_mismatch (403), confirm_invalid (400) and identity_conflict are refused, never retried', async () => {
+  for (const [code, problemCode, status] of [
+    ['C-OTHER', 'confirm_mismatch', 403],
+    ['C-UNKNOWN', 'confirm_invalid', 400],
+    ['C-CONFLICT', 'identity_conflict', 409],
+  ]) {
+    const env = makeEnv();
+    const seen = [];
+    const c = env.client({ onLinkDone: (r) => seen.push(r) });
+    await c.me();
+    await assert.rejects(c.confirm(code), (err) => {
+      assert.equal(err.code, problemCode);
+      assert.equal(err.status, status);
+      assert.doesNotMatch(`${err.message} ${JSON.stringify(err)}`, new RegExp(code)); // the code stays out
+      return true;
+    });
+    assert.equal(env.bearerCalls('/v1/auth/confirm').length, 1, code);
+    const out = await c.finishLink(code);
+    assert.equal(out.result, 'refused', code);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].result, 'refused');
+    assert.equal(seen[0].error.code, problemCode);
+    assert.equal(env.bearerCalls('/v1/auth/confirm').length, 2, code); // one per call, no retry
+    assert.equal(env.log.login, 1); // no re-login either
+    assert.equal(storedToken(env), 'tok-1'); // the token is untouched
+  }
+});
+
+test('a used code is final: the second confirm is refused with confirm_invalid', async () => {
+  const env = makeEnv();
+  const c = env.client();
+  await c.confirm('C-OK');
+  await assert.rejects(c.confirm('C-OK'), { code: 'confirm_invalid', status: 400 });
+  assert.equal(env.bearerCalls('/v1/auth/confirm').length, 2);
+  // No code at all: refused without a request.
+  await assert.rejects(c.confirm(''), { code: 'confirm_invalid' });
+  assert.equal((await c.finishLink(undefined)).result, 'refused');
+  assert.equal(env.bearerCalls('/v1/auth/confirm').length, 2);
+});
+
+test('confirm without a token logs in first; with a login in flight it waits for it (single flight)', async () => {
+  const env = makeEnv();
+  const c = env.client();
+  const [ans] = await Promise.all([c.confirm('C-OK'), c.me(), c.me()]);
+  assert.equal(env.log.login, 1);
+  assert.equal(ans.token, 'tok-2');
+  const [post] = env.bearerCalls('/v1/auth/confirm');
+  assert.equal(post.header.Authorization, 'Bearer tok-1');
+  const paths = env.log.requests.map((r) => new URL(r.url).pathname);
+  assert.ok(paths.indexOf('/v1/mp/login') < paths.indexOf('/v1/auth/confirm'));
+
+  // A login() in flight: confirm waits for it and uses its token.
+  const env2 = makeEnv();
+  const c2 = env2.client();
+  const login = c2.login();
+  const confirm = c2.confirm('C-OK');
+  assert.equal((await login).token, 'tok-1');
+  assert.equal((await confirm).token, 'tok-2');
+  assert.equal(env2.log.login, 1);
+  assert.equal(env2.bearerCalls('/v1/auth/confirm')[0].header.Authorization, 'Bearer tok-1');
+});
+
+test('calls made during a confirm share its flight and its new token', async () => {
+  const env = makeEnv();
+  const c = env.client();
+  await c.me();
+  const confirm = c.confirm('C-OK');
+  const again = c.confirm('C-OK'); // the same code: one request
+  const login = c.login(); // shares the confirm's answer instead of a second token flight
+  const me = c.me();
+  const [a, b, l] = await Promise.all([confirm, again, login, me]);
+  assert.equal(a.token, 'tok-2');
+  assert.equal(b.token, 'tok-2');
+  assert.equal(l.token, 'tok-2');
+  assert.equal(env.log.login, 1);
+  assert.equal(env.bearerCalls('/v1/auth/confirm').length, 1);
+  assert.equal(env.bearerCalls('/v1/me').at(-1).header.Authorization, 'Bearer tok-2');
+
+  // A failed confirm does not fail the calls that waited for it.
+  const pending = c.confirm('C-OTHER');
+  const meAfter = c.me();
+  await assert.rejects(pending, { code: 'confirm_mismatch' });
+  assert.equal((await meAfter).person_id, 'p-1');
+  assert.equal(env.bearerCalls('/v1/me').at(-1).header.Authorization, 'Bearer tok-2');
+});
+
+test('confirm: a 401 invalid_token triggers one re-login and one retry', async () => {
+  const env = makeEnv();
+  const c = env.client();
+  await c.me();
+  env.bridge.revokeAll();
+  const ans = await c.confirm('C-OK');
+  assert.equal(ans.token, 'tok-3');
+  assert.equal(env.log.login, 2);
+  assert.deepEqual(
+    env.bearerCalls('/v1/auth/confirm').map((r) => [r.header.Authorization, r.data.code]),
+    [
+      ['Bearer tok-1', 'C-OK'],
+      ['Bearer tok-2', 'C-OK'],
+    ],
+  );
+  assert.equal(storedToken(env), 'tok-3');
+
+  // Only once: a second 401 surfaces.
+  const env2 = makeEnv();
+  const seen = [];
+  const c2 = env2.client({ onLinkDone: (r) => seen.push(r) });
+  env2.bridge.refuseAll = true;
+  const out = await c2.finishLink('C-OK');
+  assert.equal(out.result, null);
+  assert.equal(out.error.code, 'invalid_token');
+  assert.equal(env2.log.login, 2);
+  assert.equal(env2.bearerCalls('/v1/auth/confirm').length, 2);
+  assert.equal(seen[0].result, null);
+});
+
+test('the confirm code is never stored or logged', async () => {
+  const env = makeEnv();
+  const c = env.client();
+  const warned = [];
+  const orig = { log: console.log, warn: console.warn, error: console.error, info: console.info };
+  for (const k of Object.keys(orig)) console[k] = (...a) => warned.push(a.join(' '));
+  try {
+    await c.confirm('C-OK');
+    await c.finishLink('C-OTHER');
+  } finally {
+    Object.assign(console, orig);
+  }
+  for (const raw of env.storage.values()) assert.doesNotMatch(raw, /C-OK|C-OTHER/);
+  assert.deepEqual(warned, []);
+  assert.deepEqual(env.log.consoleWarn, []);
+});
+
+test('web-view pass end to end: the confirm page confirms, goes back, and onLinkDone hears linked once', async () => {
+  const env = makeEnv({ pivotLinked: false });
+  const seen = [];
+  const c = env.client({ onLinkDone: (r) => seen.push(r) });
+  await c.login(); // pivot_linked:false → ticket → web-view
+  const nav = env.log.navigateTo[0];
+  const events = [];
+  const channel = {
+    emit: (name, payload) => {
+      events.push(name);
+      nav.events[name](payload);
+    },
+  };
+  const webview = loadKitPage('webview', null, { getOpenerEventChannel: () => channel }).page;
+  webview.onLoad({ src: nav.url.split('?src=')[1] });
+
+  // The return page replaced the web-view with the confirm page (redirectTo): the web-view page
+  // unloads (its messages say 'pending'), the confirm page loads with the code.
+  const confirmPage = loadKitPage('confirm', { bridge: c }, { leaveDelayMs: 0 }).page;
+  globalThis.getCurrentPages = () => [{ route: 'pages/index/index' }, confirmPage];
+  try {
+    webview.onUnload();
+    confirmPage.onLoad({ confirm: 'C-OK' });
+    webview.onMessage({ detail: { data: [{ wxbridge: 'result', result: 'pending' }] } });
+    const out = await confirmPage.finished;
+    await tick(150);
+    assert.equal(out.result, 'linked');
+  } finally {
+    delete globalThis.getCurrentPages;
+    delete globalThis.getApp;
+  }
+  assert.deepEqual(events, []); // the web-view page reported nothing: the confirm page did
+  assert.deepEqual(seen, [{ result: 'linked', messages: [] }]);
+  assert.equal(confirmPage.data.status, 'linked');
+  assert.equal(JSON.stringify(confirmPage.data).includes('C-OK'), false);
+  assert.equal(env.log.navigateBack.length, 1);
+  assert.equal(storedToken(env), 'tok-2');
+  assert.equal(env.bearerCalls('/v1/auth/confirm')[0].header.Authorization, 'Bearer tok-1');
+});
+
+test('fallback: a web-view page that hands the code over its event channel gets it confirmed', async () => {
+  const env = makeEnv({ pivotLinked: false });
+  const seen = [];
+  const c = env.client({ onLinkDone: (r) => seen.push(r) });
+  await c.login();
+  const nav = env.log.navigateTo[0];
+  nav.events['wxbridge:confirm']({ confirm: 'C-OK' });
+  nav.events['wxbridge:done']({ result: null, messages: [] }); // a late empty report is ignored
+  await tick();
+  assert.deepEqual(seen, [{ result: 'linked', messages: [] }]);
+  assert.equal(storedToken(env), 'tok-2');
 });
