@@ -130,16 +130,17 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
-/// A cookie the request carries (`Cookie: a=1; b=2`).
-pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+/// The values of the cookies whose names start with `prefix` (`Cookie: a=1; b=2`).
+pub fn cookies<'a>(req: &'a Request, prefix: &str) -> Vec<&'a str> {
     req.headers()
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(|(k, _)| k.starts_with(prefix))
         .map(|(_, v)| v)
+        .collect()
 }
 
 /// The query string's parameters (the first of repeated names wins).

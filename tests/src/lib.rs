@@ -319,6 +319,55 @@ impl Env {
     }
 }
 
+/// The first URL in a reply text.
+pub fn link_in(text: &str) -> Option<String> {
+    let at = text.find("http")?;
+    Some(text[at..].split(|c: char| c.is_whitespace() || "\"'<>」".contains(c)).next()?.to_owned())
+}
+
+impl Env {
+    pub fn site_key(&self) -> String {
+        self.registry()["site"]["api_key"].as_str().unwrap().to_owned()
+    }
+
+    /// The key of merchant 1's site (it binds through merchant 1's official account).
+    pub fn m1_site_key(&self) -> String {
+        self.registry()["sites"][0]["api_key"].as_str().unwrap().to_owned()
+    }
+
+    /// The user scans a QR ticket: the simulator pushes the event; its answer has the reply.
+    pub async fn scan(&self, user: &str, ticket: &str) -> Value {
+        let a = self.post(&format!("/sim/users/{user}/scan"), &json!({"ticket": ticket}), None).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        a.body
+    }
+
+    /// A scan, then the confirm link its reply carries, opened in the scanner's own browser.
+    pub async fn scan_and_confirm(&self, user: &str, ticket: &str) -> (Value, Walk) {
+        let r = self.scan(user, ticket).await;
+        let link = link_in(r["reply"].as_str().unwrap_or("")).unwrap_or_else(|| panic!("no confirm link: {r}"));
+        let walk = self.webview(user, &link).await;
+        (r, walk)
+    }
+
+    /// The follower asks the official account's menu for a login link.
+    pub async fn login_link(&self, user: &str, appid: &str) -> String {
+        let key = self.registry()["menu_login_key"].as_str().unwrap().to_owned();
+        let c = self.post(&format!("/sim/users/{user}/click"), &json!({"appid": appid, "key": key}), None).await;
+        link_in(c.body["reply"].as_str().unwrap_or_else(|| panic!("{}", c.text))).unwrap()
+    }
+
+    /// A login link opened in `opener`'s WeChat browser: the site's code when the browser was
+    /// the follower's.
+    pub async fn open_login_link(&self, opener: &str, link: &str) -> (Walk, Option<String>) {
+        let walk = self.webview(opener, link).await;
+        let code = walk.left_to.as_deref().and_then(|to| {
+            reqwest::Url::parse(to).ok()?.query_pairs().find(|(k, _)| k == "wxbridge_code").map(|(_, v)| v.into_owned())
+        });
+        (walk, code)
+    }
+}
+
 impl Walk {
     /// The confirm code the pass ended with: in the return URL, or in the page's meta.
     pub fn confirm_code(&self) -> Option<String> {
@@ -344,4 +393,3 @@ impl Walk {
         Some(t[at..].split('"').next()?.to_owned())
     }
 }
-

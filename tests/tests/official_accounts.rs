@@ -38,23 +38,33 @@ async fn scan(e: &Env, user: &str, ticket: &str) -> Value {
 both_stores!(new_and_returning_followers_bind_by_scanning, |kind| async move {
     let e = env(kind).await;
     // The pivot runs in safe mode: the scan is pushed encrypted and the reply comes back sealed.
-    let sc = new_scene(&e, "site-user-1", json!({})).await;
+    let sc = new_scene(&e, "site-user-1", json!({"label": "t***@example.com"})).await;
     for f in ["scene", "ticket", "qr_url", "expires_at"] {
         assert!(sc.get(f).is_some(), "{sc}");
     }
-    assert_eq!(scene_status(&e, sc["scene"].as_str().unwrap()).await["status"], "pending");
+    let id = sc["scene"].as_str().unwrap();
+    assert_eq!(scene_status(&e, id).await["status"], "pending");
+    // A scan binds nothing yet: the reply names the label and carries a confirm link.
     let r = scan(&e, "tom", sc["ticket"].as_str().unwrap()).await;
     assert_eq!(r["event"], "subscribe", "{r}");
-    assert!(r["reply"].as_str().unwrap_or("").contains("Bound"), "{r}");
-    let st = scene_status(&e, sc["scene"].as_str().unwrap()).await;
+    let reply = r["reply"].as_str().unwrap_or("").to_owned();
+    assert!(reply.contains("t***@example.com") && reply.contains(&format!("{}/v1/qr/confirm?", e.base)), "{r}");
+    let st = scene_status(&e, id).await;
+    assert_eq!(st["status"], "awaiting_confirmation");
+    assert!(st.get("openid").is_none() && st.get("person_id").is_none(), "{st}");
+    // The scanner opens it in their own WeChat: bound.
+    let walk = e.webview("tom", &link_in(&reply).unwrap()).await;
+    assert_eq!(walk.result().as_deref(), Some("bound"), "{}", walk.last.text);
+    let st = scene_status(&e, id).await;
     let (openid, _) = e.truth("tom", PIVOT_OA).await;
     assert_eq!((st["status"].as_str(), st["openid"].as_str()), (Some("bound"), Some(openid.as_str())));
     let person = st["person_id"].as_str().unwrap().to_owned();
 
-    // A follower scans another scene: SCAN, and the same person.
+    // A follower scans another scene: SCAN, and the same person once confirmed.
     let sc2 = new_scene(&e, "site-user-1", json!({})).await;
-    let r2 = scan(&e, "tom", sc2["ticket"].as_str().unwrap()).await;
+    let (r2, walk) = e.scan_and_confirm("tom", sc2["ticket"].as_str().unwrap()).await;
     assert_eq!(r2["event"], "SCAN", "{r2}");
+    assert_eq!(walk.result().as_deref(), Some("bound"));
     assert_eq!(scene_status(&e, sc2["scene"].as_str().unwrap()).await["person_id"], person.as_str());
     let admin = e.admin_key();
     let p = e.get(&format!("/v1/persons/{person}"), Some(&admin)).await;
@@ -62,11 +72,13 @@ both_stores!(new_and_returning_followers_bind_by_scanning, |kind| async move {
         p.body["identities"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"site") && kinds.contains(&"official_account"), "{}", p.text);
 
-    // A plain-mode merchant account works the same way.
-    let sc3 = new_scene(&e, "site-user-2", json!({"appid": MERCHANT1_OA})).await;
-    let r3 = scan(&e, "uma", sc3["ticket"].as_str().unwrap()).await;
-    assert!(r3["reply"].as_str().unwrap_or("").contains("Bound"), "{r3}");
-    assert_eq!(scene_status(&e, sc3["scene"].as_str().unwrap()).await["status"], "bound");
+    // A plain-mode merchant account works the same way, for the merchant's own site.
+    let b = json!({"site_user_id": "site-user-2", "appid": MERCHANT1_OA});
+    let sc3 = e.post("/v1/qr/scenes", &b, Some(&e.m1_site_key())).await.body;
+    let (_, walk) = e.scan_and_confirm("uma", sc3["ticket"].as_str().unwrap()).await;
+    assert_eq!(walk.result().as_deref(), Some("bound"));
+    let st = e.get(&format!("/v1/qr/scenes/{}", sc3["scene"].as_str().unwrap()), Some(&e.m1_site_key())).await;
+    assert_eq!(st.expect_ok()["status"], "bound");
 });
 
 both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async move {
@@ -77,17 +89,24 @@ both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async mov
     assert_eq!(r["status"], "expired", "WeChat pushes nothing for an expired QR code: {r}");
     assert_eq!(scene_status(&e, sc["scene"].as_str().unwrap()).await["status"], "expired");
 
-    // The same push three times (WeChat's retries): bound once, the same reply each time.
+    // The same push three times (WeChat's retries): one confirm link, the same reply each time.
     let sc = new_scene(&e, "site-user-4", json!({})).await;
     let first = scan(&e, "wes", sc["ticket"].as_str().unwrap()).await;
     let replay = e.post("/sim/pushes/replay", &json!({"times": 2}), None).await;
     assert_eq!(replay.status, 200, "{}", replay.text);
+    let again = replay.body["results"].as_array().unwrap();
+    assert_eq!(again.len(), 2, "{}", replay.text);
+    for r in again {
+        assert_eq!(r["reply"].as_str(), first["reply"].as_str(), "{}", replay.text);
+    }
+    assert_eq!(scene_status(&e, sc["scene"].as_str().unwrap()).await["status"], "awaiting_confirmation");
+    let walk = e.webview("wes", &link_in(first["reply"].as_str().unwrap()).unwrap()).await;
+    assert_eq!(walk.result().as_deref(), Some("bound"));
     let st = scene_status(&e, sc["scene"].as_str().unwrap()).await;
     assert_eq!(st["status"], "bound");
     let admin = e.admin_key();
     let p = e.get(&format!("/v1/persons/{}", st["person_id"].as_str().unwrap()), Some(&admin)).await;
     assert_eq!(p.expect_ok()["identities"].as_array().unwrap().len(), 2, "{}", p.text);
-    assert!(first["reply"].as_str().unwrap_or("").contains("Bound"));
     // Unsubscribing is recorded on the identity, and links nothing.
     let u = e.post("/sim/users/wes/unsubscribe", &json!({"appid": PIVOT_OA}), None).await;
     assert_eq!(u.status, 200, "{}", u.text);
@@ -106,11 +125,20 @@ both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async mov
     // Unknown and foreign scenes.
     e.get("/v1/qr/scenes/0123456789abcdef0123456789abcdef", Some(&site_key(&e))).await.expect_problem(404, "not_found");
     e.get("/v1/qr/scenes/x", Some(&site_key(&e))).await.expect_problem(404, "not_found");
+    e.get(&format!("/v1/qr/scenes/{}", sc["scene"].as_str().unwrap()), Some(&e.m1_site_key()))
+        .await
+        .expect_problem(404, "not_found");
     e.get(&format!("/v1/qr/scenes/{}", sc["scene"].as_str().unwrap()), None).await.expect_problem(401, "invalid_token");
     e.post("/v1/qr/scenes", &json!({"site_user_id": "x"}), Some("not-a-key"))
         .await
         .expect_problem(401, "invalid_token");
     e.post("/v1/qr/scenes", &json!({"site_user_id": "a b"}), Some(&site_key(&e)))
+        .await
+        .expect_problem(400, "invalid_request");
+    e.post("/v1/qr/scenes", &json!({"site_user_id": "x", "label": "a\u{7}b"}), Some(&site_key(&e)))
+        .await
+        .expect_problem(400, "invalid_request");
+    e.post("/v1/qr/scenes", &json!({"site_user_id": "x", "label": "x".repeat(65)}), Some(&site_key(&e)))
         .await
         .expect_problem(400, "invalid_request");
     e.post("/v1/qr/scenes", &json!({"site_user_id": "x", "appid": PLATFORM_MP}), Some(&site_key(&e)))
@@ -123,37 +151,35 @@ both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async mov
 
 both_stores!(menu_login_links_bind_once, |kind| async move {
     let e = env(kind).await;
-    let key = e.registry()["menu_login_key"].as_str().unwrap().to_owned();
     let a = e.post("/sim/users/xena/follow", &json!({"appid": PIVOT_OA}), None).await;
     assert_eq!(a.status, 200, "{}", a.text);
-    let c = e.post("/sim/users/xena/click", &json!({"appid": PIVOT_OA, "key": key}), None).await;
-    let reply = c.body["reply"].as_str().unwrap_or_else(|| panic!("{}", c.text)).to_owned();
-    let url = reply.split_whitespace().find(|w| w.starts_with("http")).unwrap().to_owned();
+    let link = e.login_link("xena", PIVOT_OA).await;
+    assert!(link.starts_with(&format!("{}/v1/site/link?", e.base)), "the link opens on the bridge: {link}");
     let q: std::collections::HashMap<String, String> =
-        reqwest::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
+        reqwest::Url::parse(&link).unwrap().query_pairs().into_owned().collect();
     let (openid, _) = e.truth("xena", PIVOT_OA).await;
-    assert_eq!(q["openid"], openid);
-    let mut body = json!({"appid": q["appid"], "openid": q["openid"], "timestamp": q["timestamp"], "nonce": q["nonce"], "signature": q["signature"], "site_user_id": "site-user-5"});
+    assert_eq!((q["openid"].as_str(), q["site"].as_str()), (openid.as_str(), "demo-site"));
+    // A forged openid (someone else's) or signature: refused before WeChat is asked.
+    let forged = link.replace(&openid, "oSomeoneElse000000000000000");
+    e.browse("xena", &forged).await.2.expect_problem(403, "signature_invalid");
+    let bad = link.replace(&format!("signature={}", q["signature"]), "signature=00");
+    e.browse("xena", &bad).await.2.expect_problem(403, "signature_invalid");
+    // Opened by the follower: the site gets a one-time code on its login page.
+    let (walk, code) = e.open_login_link("xena", &link).await;
+    assert!(walk.left_to.as_deref().unwrap_or("").starts_with("https://demo.example.com/login?"), "{:?}", walk.hops);
+    let code = code.unwrap();
+    let body = json!({"code": code, "site_user_id": "site-user-5"});
     let sk = site_key(&e);
-    // A forged openid (someone else's) with the same signature: refused.
-    let mut forged = body.clone();
-    forged["openid"] = json!("oSomeoneElse000000000000000");
-    e.post("/v1/site/bind", &forged, Some(&sk)).await.expect_problem(403, "signature_invalid");
-    let mut bad = body.clone();
-    bad["signature"] = json!("00");
-    e.post("/v1/site/bind", &bad, Some(&sk)).await.expect_problem(403, "signature_invalid");
     e.post("/v1/site/bind", &body, None).await.expect_problem(401, "invalid_token");
     let ok = e.post("/v1/site/bind", &body, Some(&sk)).await;
     assert_eq!(ok.expect_ok()["linked"].as_array().unwrap().len(), 2, "{}", ok.text);
     e.post("/v1/site/bind", &body, Some(&sk)).await.expect_problem(400, "link_used");
+    // The link itself is spent too.
+    assert_eq!(e.open_login_link("xena", &link).await.0.last.code(), "link_used");
     // An old link.
-    let c = e.post("/sim/users/xena/click", &json!({"appid": PIVOT_OA, "key": key}), None).await;
-    let url = c.body["reply"].as_str().unwrap().split_whitespace().find(|w| w.starts_with("http")).unwrap().to_owned();
-    let q: std::collections::HashMap<String, String> =
-        reqwest::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
-    body = json!({"appid": q["appid"], "openid": q["openid"], "timestamp": q["timestamp"], "nonce": q["nonce"], "signature": q["signature"], "site_user_id": "site-user-5"});
+    let link = e.login_link("xena", PIVOT_OA).await;
     e.advance_clock(601).await;
-    e.post("/v1/site/bind", &body, Some(&sk)).await.expect_problem(400, "link_expired");
+    e.browse("xena", &link).await.2.expect_problem(400, "link_expired");
 });
 
 both_stores!(app_and_website_logins_join_the_mini_program_person, |kind| async move {

@@ -24,7 +24,10 @@ both_stores!(merchant_and_platform_meet_at_the_pivot, |kind| async move {
     assert!(walk.hops.iter().any(|h| h.contains("/connect/oauth2/authorize")), "{:?}", walk.hops);
     assert!(walk.hops.iter().any(|h| h.contains("/v1/auth/callback")), "{:?}", walk.hops);
     assert_eq!(walk.last.status, 200, "{}", walk.last.text);
-    assert!(walk.last.text.contains("data-result=\"linked\""), "{}", walk.last.text);
+    // The pass links nothing by itself: the page hands the mini program a confirm code.
+    assert_eq!(walk.result().as_deref(), Some("pending"), "{}", walk.last.text);
+    let confirmed = walk.confirmed.as_ref().expect("the owner confirmed");
+    assert_eq!(confirmed.expect_ok()["pivot_linked"], true);
 
     // Returning: no web-view needed.
     let again = token_of(&e, "mia", MERCHANT1_MP).await;
@@ -35,7 +38,9 @@ both_stores!(merchant_and_platform_meet_at_the_pivot, |kind| async move {
     let p = token_of(&e, "mia", PLATFORM_MP).await;
     assert_ne!(p["person_id"], m["person_id"]);
     let walk = e.link_via_webview("mia", p["token"].as_str().unwrap(), json!({"return_url": RETURN_URL})).await;
-    assert_eq!(walk.left_to.as_deref(), Some(format!("{RETURN_URL}?result=linked").as_str()), "{:?}", walk.hops);
+    let to = walk.left_to.as_deref().unwrap_or_default();
+    assert!(to.starts_with(&format!("{RETURN_URL}?result=pending&confirm=")), "{:?}", walk.hops);
+    assert_eq!(walk.confirmed.as_ref().unwrap().expect_ok()["pivot_linked"], true);
 
     let p2 = token_of(&e, "mia", PLATFORM_MP).await;
     let m2 = token_of(&e, "mia", MERCHANT1_MP).await;
@@ -109,7 +114,8 @@ both_stores!(userinfo_scope_brings_the_unionid_and_refusal_links_nothing, |kind|
     // Consent: the pivot's unionid is learnt; the platform's other apps now join by unionid.
     e.post("/sim/users/olive/switches", &json!({"refuse_userinfo": false}), None).await;
     let walk = e.link_via_webview("olive", p["token"].as_str().unwrap(), body).await;
-    assert_eq!(walk.left_to.as_deref(), Some(format!("{RETURN_URL}?result=linked").as_str()));
+    assert_eq!(walk.result().as_deref(), Some("pending"));
+    walk.confirmed.as_ref().unwrap().expect_ok();
     let second = e.login("olive", PLATFORM_MP2).await;
     assert_eq!(second.expect_ok()["person_id"], p["person_id"], "joined through the pivot's unionid");
 });
@@ -118,17 +124,29 @@ both_stores!(linking_csrf_never_joins_two_people, |kind| async move {
     let e = env(kind).await;
     // The victim is linked already.
     let v = token_of(&e, "victim", PLATFORM_MP).await;
-    e.link_via_webview("victim", v["token"].as_str().unwrap(), json!({})).await;
+    e.link_via_webview("victim", v["token"].as_str().unwrap(), json!({})).await.confirmed.unwrap().expect_ok();
     // The attacker makes a ticket for their own person and gets the victim to open it.
     let a = token_of(&e, "attacker", PLATFORM_MP).await;
     let t = e.post("/v1/auth/tickets", &json!({}), a["token"].as_str()).await;
     let walk = e.webview("victim", t.body["url"].as_str().unwrap()).await;
-    walk.last.expect_problem(409, "identity_conflict");
+    assert_eq!(walk.result().as_deref(), Some("pending"), "the pass itself links nothing: {}", walk.last.text);
+    let code = walk.confirm_code().unwrap();
     // WeChat's second delivery of that redirect gets the same answer, at once.
     let callback = walk.hops.last().unwrap().clone();
     let started = std::time::Instant::now();
-    e.webview("victim", &callback).await.last.expect_problem(409, "identity_conflict");
+    assert_eq!(e.webview("victim", &callback).await.confirm_code(), Some(code.clone()));
     assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    // The victim's mini program cannot confirm the attacker's pass...
+    e.post("/v1/auth/confirm", &json!({"code": code}), v["token"].as_str())
+        .await
+        .expect_problem(403, "confirm_mismatch");
+    // ...and the attacker, had they the code, would join two people: refused, nothing left.
+    e.post("/v1/auth/confirm", &json!({"code": code}), a["token"].as_str())
+        .await
+        .expect_problem(409, "identity_conflict");
+    e.post("/v1/auth/confirm", &json!({"code": code}), a["token"].as_str())
+        .await
+        .expect_problem(400, "confirm_invalid");
     let va = e.get("/v1/me", v["token"].as_str()).await.expect_ok().clone();
     let aa = e.get("/v1/me", a["token"].as_str()).await.expect_ok().clone();
     assert_ne!(va["person_id"], aa["person_id"]);
@@ -204,16 +222,17 @@ both_stores!(wechat_errors_on_the_exchange_link_nothing, |kind| async move {
     let foreign = authorize.replace(PIVOT_OA, MERCHANT2_OA);
     let (_, loc, _) = e.browse("quinn", &foreign).await;
     let foreign_code = loc.unwrap().split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
-    e.get(&format!("/v1/auth/callback?code={foreign_code}&state={state}"), None)
-        .await
-        .expect_problem(400, "wechat_code_invalid");
+    let (_, _, a) = e.browse("quinn", &e.url(&format!("/v1/auth/callback?code={foreign_code}&state={state}"))).await;
+    a.expect_problem(400, "wechat_code_invalid");
     // WeChat down: 503, and the state survives for a retry.
     e.fault("/sns/oauth2/access_token", json!({"errcode": -1, "times": 3})).await;
-    e.get(&callback.replace(&e.base, ""), None).await.expect_problem(503, "wechat_unavailable");
+    e.browse("quinn", &callback).await.2.expect_problem(503, "wechat_unavailable");
     assert_eq!(linked_apps(e.get("/v1/me", p["token"].as_str()).await.expect_ok()), [PLATFORM_MP], "nothing linked");
-    // Once WeChat answers, the same callback links.
+    // Once WeChat answers, the same callback ends the pass, and its owner links.
     let done = e.browse("quinn", &callback).await;
     assert_eq!(done.0, 200, "{}", done.2.text);
+    let code = Walk { hops: vec![], last: done.2, left_to: None, confirmed: None }.confirm_code().unwrap();
+    e.post("/v1/auth/confirm", &json!({"code": code}), p["token"].as_str()).await.expect_ok();
     assert_eq!(linked_apps(e.get("/v1/me", p["token"].as_str()).await.expect_ok()).len(), 2);
 });
 
@@ -323,6 +342,8 @@ both_stores!(one_person_completing_two_web_views_at_once, |kind| async move {
         let (a, b) = (a.await.unwrap(), b.await.unwrap());
         assert_eq!(a.last.status, 200, "{}", a.last.text);
         assert_eq!(b.last.status, 200, "{}", b.last.text);
+        a.confirmed.unwrap().expect_ok();
+        b.confirmed.unwrap().expect_ok();
         let pa = e.get("/v1/me", p["token"].as_str()).await.expect_ok().clone();
         let ma = e.get("/v1/me", m["token"].as_str()).await.expect_ok().clone();
         assert_eq!(pa["person_id"], ma["person_id"]);

@@ -35,7 +35,7 @@ async fn dynamodb_login_request_counts() {
     counts(StoreKind::Dynamo).await;
 }
 
-/// The web-view pass and translation, step by step.
+/// The web-view pass, its confirmation and translation, step by step.
 async fn pivot_counts(kind: StoreKind) {
     let e = env(kind).await;
     let m = e.login("pia", MERCHANT1_MP).await.expect_ok().clone();
@@ -47,9 +47,12 @@ async fn pivot_counts(kind: StoreKind) {
     let (_, authorize, _) = e.browse("pia", t.body["url"].as_str().unwrap()).await;
     let start = c.take();
     let (_, callback, _) = e.browse("pia", authorize.unwrap().split('#').next().unwrap()).await;
-    let (status, _, _) = e.browse("pia", &callback.unwrap()).await;
+    let (status, _, page) = e.browse("pia", &callback.unwrap()).await;
     assert_eq!(status, 200);
     let cb = c.take();
+    let code = Walk { hops: vec![], last: page, left_to: None, confirmed: None }.confirm_code().unwrap();
+    e.post("/v1/auth/confirm", &serde_json::json!({"code": code}), m["token"].as_str()).await.expect_ok();
+    let confirm = c.take();
     let (openid, _) = e.truth("pia", MERCHANT1_MP).await;
     let path = format!("/v1/translate?from_appid={MERCHANT1_MP}&openid={openid}&to_appid={PIVOT_OA}");
     e.get(&path, Some(&e.service_key())).await.expect_ok();
@@ -57,14 +60,18 @@ async fn pivot_counts(kind: StoreKind) {
     e.get(&path, Some(&e.service_key())).await.expect_ok();
     let warm = c.take();
     println!(
-        "store requests: ticket {ticket:?}; start {start:?}; callback {cb:?}; translate cold {cold:?}; warm {warm:?}"
+        "store requests: ticket {ticket:?}; start {start:?}; callback {cb:?}; confirm {confirm:?}; translate cold {cold:?}; warm {warm:?}"
     );
-    // Ticket: the caller's identity and person, then the ticket.
-    assert_eq!(ticket, Counts { gets: 1, queries: 1, writes: 1, transactions: 0 });
-    // Start: read and spend the ticket, issue the state.
+    // Ticket: the caller's identity and person, then the ticket and its ref on the person.
+    assert_eq!(ticket, Counts { gets: 1, queries: 1, writes: 0, transactions: 1 });
+    // Start: read and start the ticket, issue the state.
     assert_eq!(start, Counts { gets: 1, queries: 0, writes: 2, transactions: 0 });
-    // Callback: read and claim the state, the person and the OA identity, link, record the outcome.
-    assert_eq!(cb, Counts { gets: 2, queries: 1, writes: 2, transactions: 1 });
+    // Callback: read and claim the state, read the ticket, record what it saw, the confirm
+    // code and the outcome. Nothing is linked yet.
+    assert_eq!(cb, Counts { gets: 2, queries: 0, writes: 4, transactions: 0 });
+    // Confirm: code, ticket, spend; the owner; the person settled, the OA identity and its
+    // unionid; one transaction links; the ticket and its ref go.
+    assert!(confirm.transactions == 1 && confirm.writes == 3, "{confirm:?}");
     assert_eq!(cold, Counts { gets: 2, queries: 0, writes: 0, transactions: 0 });
     assert_eq!(warm, Counts { gets: 1, queries: 0, writes: 0, transactions: 0 }, "warm translation is one read");
 }
@@ -79,11 +86,10 @@ async fn dynamodb_pivot_request_counts() {
     pivot_counts(StoreKind::Dynamo).await;
 }
 
-/// A scene QR code and the scan that binds it (safe mode, a new follower).
+/// A scene QR code, the scan, and the scanner's confirmation (safe mode, a new follower).
 async fn scene_counts(kind: StoreKind) {
     let e = env(kind).await;
-    let reg = e.registry();
-    let key = reg["site"]["api_key"].as_str().unwrap().to_owned();
+    let key = e.site_key();
     let c = &e.stack.store_counts;
     // The first QR code fetches the access token; count the second, with the token cached.
     e.post("/v1/qr/scenes", &serde_json::json!({"site_user_id": "warm"}), Some(&key)).await;
@@ -91,17 +97,21 @@ async fn scene_counts(kind: StoreKind) {
     let sc = e.post("/v1/qr/scenes", &serde_json::json!({"site_user_id": "zoe-site"}), Some(&key)).await;
     assert_eq!(sc.status, 201, "{}", sc.text);
     let create = c.take();
-    let r = e.post("/sim/users/zoe/scan", &serde_json::json!({"ticket": sc.body["ticket"]}), None).await;
-    assert!(r.body["reply"].as_str().unwrap_or("").contains("Bound"), "{}", r.text);
+    let r = e.scan("zoe", sc.body["ticket"].as_str().unwrap()).await;
+    let link = link_in(r["reply"].as_str().unwrap()).unwrap();
     let scan = c.take();
+    let walk = e.webview("zoe", &link).await;
+    assert_eq!(walk.result().as_deref(), Some("bound"));
+    let confirm = c.take();
     e.get(&format!("/v1/qr/scenes/{}", sc.body["scene"].as_str().unwrap()), Some(&key)).await.expect_ok();
     let poll = c.take();
-    println!("store requests: scene create {create:?}; scan binding {scan:?}; poll {poll:?}");
-    assert_eq!(create, Counts { gets: 1, queries: 0, writes: 1, transactions: 0 }, "cached token, scene item");
+    println!("store requests: scene create {create:?}; scan {scan:?}; confirm {confirm:?}; poll {poll:?}");
+    // The cached token, whether the site user is someone already, the scene.
+    assert_eq!(create, Counts { gets: 2, queries: 0, writes: 0, transactions: 1 }, "cached token, scene item");
     assert_eq!(poll, Counts { gets: 1, queries: 0, writes: 0, transactions: 0 });
-    // Claim the push, read the scene, make the follower's person, link the site user, mark
-    // the scene bound, record the reply.
-    assert!(scan.transactions == 2 && scan.writes == 3, "{scan:?}");
+    // Claim the push (event and pair), read the scene, check both parties, ask to confirm,
+    // record the reply.
+    assert_eq!(scan.transactions, 2, "{scan:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use shared::domain::webauth::{cookie_name, Finish};
-use shared::http::{cookie, html, param, query, redirect, Request, Response};
+use shared::domain::webauth::{cookie_prefix, Finish};
+use shared::http::{cookies, html, param, query, redirect, Request, Response};
 use shared::items::state::Page;
 use shared::routes::Routes;
 use shared::{Bridge, Error};
@@ -17,8 +17,8 @@ pub fn routes() -> Routes {
 async fn callback(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let q = query(&req);
     let state = param(&q, "state")?;
-    let pass = cookie(&req, cookie_name(b.urls()));
-    Ok(match b.webauth().callback(q.get("code").map(String::as_str), state, pass).await? {
+    let pass = cookies(&req, cookie_prefix(b.urls()));
+    Ok(match b.webauth().callback(q.get("code").map(String::as_str), state, &pass).await? {
         Finish::Redirect(to) => redirect(&to),
         Finish::Page(p) => html(200, page(&p)),
     })
@@ -31,9 +31,11 @@ fn page(p: &Page) -> String {
         Page::Pending { .. } => ("pending", "Almost linked", "Go back to the mini program to finish linking."),
         Page::Denied => ("denied", "Not linked", "Nothing was linked. You can go back to the mini program."),
         Page::SceneBound => ("bound", "Bound", "Your WeChat is now linked to your website account."),
-        Page::SceneRefused => {
-            ("refused", "Not bound", "Nothing was bound: the WeChat or the website account is bound to another already.")
-        }
+        Page::SceneRefused => (
+            "refused",
+            "Not bound",
+            "Nothing was bound: the WeChat or the website account is bound to another already.",
+        ),
         Page::NotYours => ("not_yours", "Not bound", "Nothing was bound: this link was sent to another WeChat user."),
         Page::Used => ("used", "Already used", "This link was used already; nothing changed."),
     };

@@ -50,7 +50,9 @@ impl Admin<'_> {
             let mut others_carry = false;
             for l in view.linked.iter().filter(|l| &l.appid != appid) {
                 let same_op = self.apps.app(&l.appid).and_then(|a| a.open_platform.as_ref()) == Some(op);
-                if same_op && self.assoc.identity(&l.appid, &l.openid).await?.and_then(|i| i.unionid).as_ref() == Some(u) {
+                if same_op
+                    && self.assoc.identity(&l.appid, &l.openid).await?.and_then(|i| i.unionid).as_ref() == Some(u)
+                {
                     others_carry = true;
                 }
             }

@@ -94,7 +94,14 @@ async fn pause(attempt: u32) {
 }
 
 fn linked_of(app: &App, openid: &OpenId, via: Via, now: i64) -> Linked {
-    Linked { appid: app.appid.clone(), openid: openid.clone(), kind: app.kind, owner: app.owner.clone(), via, at_millis: now }
+    Linked {
+        appid: app.appid.clone(),
+        openid: openid.clone(),
+        kind: app.kind,
+        owner: app.owner.clone(),
+        via,
+        at_millis: now,
+    }
 }
 
 fn identity_of(l: &Linked, person: &PersonId, unionid: Option<&UnionId>, unlinked_from: Option<&PersonId>) -> Identity {
@@ -632,7 +639,13 @@ impl<'a> Assoc<'a> {
 
     /// A refused link is kept for operators, under both persons (and logged without ids of
     /// the people involved beyond the app).
-    pub(crate) async fn record_conflict(&self, person: &PersonId, other: Option<&PersonId>, appid: &AppId, during: &str) {
+    pub(crate) async fn record_conflict(
+        &self,
+        person: &PersonId,
+        other: Option<&PersonId>,
+        appid: &AppId,
+        during: &str,
+    ) {
         let at_millis = self.clock.now_millis();
         let writes = conflict::Conflict { person, other, appid, during, at_millis }.record(&self.ids.token());
         for w in writes {

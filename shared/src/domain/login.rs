@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::crypto;
 use crate::domain::assoc::{Assoc, PersonView, Seen};
-use crate::domain::webauth::{settle_confirm, spend_confirm};
 use crate::domain::views::Public;
+use crate::domain::webauth::{settle_confirm, spend_confirm};
 use crate::error::Error;
 use crate::ids::{AppId, Code, UnionId};
 use crate::items::identity::Identity;
@@ -108,8 +108,11 @@ impl Login<'_> {
         let c = spend_confirm(self.assoc, who, code).await?;
         let linked = async {
             let (ident, view) = self.assoc.current(who).await?;
-            let apps =
-                c.seen.iter().map(|s| self.apps.app_of_kind(&s.appid, AppKind::OfficialAccount)).collect::<Result<Vec<_>, _>>()?;
+            let apps = c
+                .seen
+                .iter()
+                .map(|s| self.apps.app_of_kind(&s.appid, AppKind::OfficialAccount))
+                .collect::<Result<Vec<_>, _>>()?;
             let seen: Vec<Seen<'_>> = c
                 .seen
                 .iter()

@@ -32,7 +32,8 @@ pub const TEXT_CONFLICT: &str =
     "无法绑定：该网站账号已关联其他微信。Cannot bind: this website account is linked to another WeChat.";
 pub const TEXT_WECHAT_TAKEN: &str =
     "无法绑定：你的微信已绑定该网站的另一个账号。Cannot bind: your WeChat is already bound to another account of this website.";
-pub const TEXT_CONFIRM: &str = "请在微信中打开链接确认绑定网站账号 / Open the link to confirm binding the website account";
+pub const TEXT_CONFIRM: &str =
+    "请在微信中打开链接确认绑定网站账号 / Open the link to confirm binding the website account";
 pub const TEXT_LINK: &str = "点击登录网站 / Log in to the website:";
 
 /// The query WeChat sends with every push.

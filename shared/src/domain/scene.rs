@@ -65,7 +65,10 @@ pub fn scene_ok(s: &str) -> bool {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ScanOutcome {
     /// The scanner is asked to confirm, with this label and link.
-    Confirm { label: Option<String>, link: String },
+    Confirm {
+        label: Option<String>,
+        link: String,
+    },
     /// Bound already (a scan of a bound code by its own scanner).
     Bound,
     Expired,
@@ -238,7 +241,13 @@ impl Scenes<'_> {
     }
 
     /// Whether the scanner's WeChat or the site user is bound to another already.
-    async fn taken(&self, site_app: &App, user: &OpenId, oa: &App, openid: &OpenId) -> Result<Option<ScanOutcome>, Error> {
+    async fn taken(
+        &self,
+        site_app: &App,
+        user: &OpenId,
+        oa: &App,
+        openid: &OpenId,
+    ) -> Result<Option<ScanOutcome>, Error> {
         if let Some(scanner) = self.assoc.identity(&oa.appid, openid).await? {
             let other = self.assoc.openid_in(&scanner.person, &site_app.appid).await?;
             if other.is_some_and(|o| &o != user) {
@@ -266,7 +275,8 @@ impl Scenes<'_> {
         }
         let it = self.assoc.store.get(&scene::key(id)).await?.ok_or(Error::NotFound)?;
         let sc = Scene::from_item(id, &it)?;
-        let code_holds = sc.confirm.as_deref().is_some_and(|c| crate::crypto::same_secret(c.as_bytes(), code.as_bytes()));
+        let code_holds =
+            sc.confirm.as_deref().is_some_and(|c| crate::crypto::same_secret(c.as_bytes(), code.as_bytes()));
         if sc.status != SceneStatus::AwaitingConfirmation || !code_holds {
             return Err(Error::NotFound);
         }

@@ -89,21 +89,23 @@ pub fn digest(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-/// The name of the cookie that binds an authorization to its browser: `__Host-` on HTTPS
-/// (Secure, Path=/, no Domain), a plain name on plain-HTTP devstack, where browsers would
-/// drop a `__Host-` cookie.
-pub fn cookie_name(urls: &Urls) -> &'static str {
+/// The prefix of the cookies that bind authorizations to their browser: `__Host-` on HTTPS
+/// (Secure, Path=/, no Domain), a plain name on plain-HTTP devstack, where browsers would drop
+/// a `__Host-` cookie. One cookie per authorization (its name ends in a few characters of its
+/// own), so two web-views open at once in one WeChat do not undo each other.
+pub fn cookie_prefix(urls: &Urls) -> &'static str {
     if urls.public_base.starts_with("https://") {
-        "__Host-wxb_pass"
+        "__Host-wxb_"
     } else {
-        "wxb_pass"
+        "wxb_"
     }
 }
 
 /// The `Set-Cookie` value for a started authorization.
 pub fn set_cookie(urls: &Urls, value: &str) -> String {
     let secure = if urls.public_base.starts_with("https://") { "; Secure" } else { "" };
-    format!("{}={value}; Path=/; Max-Age={PASS_TTL_SECS}; HttpOnly; SameSite=Lax{secure}", cookie_name(urls))
+    let name = &value[..value.len().min(8)];
+    format!("{}{name}={value}; Path=/; Max-Age={PASS_TTL_SECS}; HttpOnly; SameSite=Lax{secure}", cookie_prefix(urls))
 }
 
 /// `return_url` must be under an allow-listed prefix: same scheme, host and port, and a path
@@ -119,7 +121,10 @@ pub fn return_url_allowed(allow: &[String], candidate: &str) -> bool {
         let under = path == base
             || base.ends_with('/') && path.starts_with(base)
             || path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'));
-        a.scheme() == u.scheme() && a.host_str() == u.host_str() && a.port_or_known_default() == u.port_or_known_default() && under
+        a.scheme() == u.scheme()
+            && a.host_str() == u.host_str()
+            && a.port_or_known_default() == u.port_or_known_default()
+            && under
     })
 }
 
@@ -288,7 +293,7 @@ impl WebAuth<'_> {
     }
 
     /// `GET /v1/auth/callback?code&state`, in the browser holding the authorization's cookie.
-    pub async fn callback(&self, code: Option<&str>, id: &str, cookie: Option<&str>) -> Result<Finish, Error> {
+    pub async fn callback(&self, code: Option<&str>, id: &str, cookies: &[&str]) -> Result<Finish, Error> {
         if !token_ok(id) {
             return Err(Error::StateInvalid);
         }
@@ -299,7 +304,7 @@ impl WebAuth<'_> {
             let found = self.assoc.store.get(&state::key(id)).await?;
             let st = State::from_live(found, self.assoc.clock.now_secs())?.ok_or(Error::StateInvalid)?;
             // Another browser (a forwarded authorize URL) neither uses nor spends the state.
-            let bound = cookie.is_some_and(|c| same_secret(digest(c).as_bytes(), st.binding.as_bytes()));
+            let bound = cookies.iter().any(|c| same_secret(digest(c).as_bytes(), st.binding.as_bytes()));
             if !bound {
                 tracing::info!("callback without the cookie of the browser that started it");
                 return Err(Error::StateInvalid);
@@ -387,7 +392,9 @@ impl WebAuth<'_> {
         let next = index + 1;
         if next < t.targets.len() {
             let purpose = Purpose::Hop { ticket: id.to_owned(), index: next };
-            return hop(self.assoc, self.urls, &purpose, binding, &t.targets[next], t.scope).await.map(Finish::Redirect);
+            return hop(self.assoc, self.urls, &purpose, binding, &t.targets[next], t.scope)
+                .await
+                .map(Finish::Redirect);
         }
         let confirm_code = self.assoc.ids.token();
         let ttl = self.assoc.clock.now_secs() + CONFIRM_TTL_SECS;
@@ -433,10 +440,10 @@ pub(crate) async fn settle_confirm(assoc: Assoc<'_>, c: &Confirmed, code: &str, 
         Some(e) if passing(e) => {
             vec![confirm::issue(code, &c.ticket.id, assoc.clock.now_secs() + CONFIRM_TTL_SECS)]
         }
-        _ => vec![ticket::delete(&c.ticket.id), crate::store::Write::Delete {
-            key: refs::key(&c.ticket.person, &c.ticket.key()),
-            cond: vec![],
-        }],
+        _ => vec![
+            ticket::delete(&c.ticket.id),
+            crate::store::Write::Delete { key: refs::key(&c.ticket.person, &c.ticket.key()), cond: vec![] },
+        ],
     };
     for w in writes {
         if let Err(e) = assoc.store.write(w).await {
@@ -482,7 +489,10 @@ mod tests {
 
     #[test]
     fn results_are_appended_to_the_return_url() {
-        assert_eq!(with_query("https://a.example/x?y=1", &[("result", "denied")]), "https://a.example/x?y=1&result=denied");
+        assert_eq!(
+            with_query("https://a.example/x?y=1", &[("result", "denied")]),
+            "https://a.example/x?y=1&result=denied"
+        );
         assert_eq!(
             with_query("https://a.example/x", &[("result", "pending"), ("confirm", "c0")]),
             "https://a.example/x?result=pending&confirm=c0"
@@ -508,9 +518,9 @@ mod tests {
     fn the_cookie_is_host_only_and_secure_on_https() {
         let urls = |b: &str| Urls { public_base: b.into(), open_base: b.into(), mp_base: b.into() };
         let https = set_cookie(&urls("https://id.example.com"), "v");
-        assert!(https.starts_with("__Host-wxb_pass=v; Path=/;") && https.ends_with("; Secure"), "{https}");
+        assert!(https.starts_with("__Host-wxb_v=v; Path=/;") && https.ends_with("; Secure"), "{https}");
         assert!(https.contains("HttpOnly") && https.contains("SameSite=Lax") && !https.contains("Domain"));
         let http = set_cookie(&urls("http://127.0.0.1:8080"), "v");
-        assert!(http.starts_with("wxb_pass=v;") && !http.contains("Secure"), "{http}");
+        assert!(http.starts_with("wxb_v=v;") && !http.contains("Secure"), "{http}");
     }
 }

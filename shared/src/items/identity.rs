@@ -148,7 +148,12 @@ pub fn of_unlinked_mark(sk: &str) -> Option<(AppId, OpenId)> {
 
 /// Forgets the person an identity was once unlinked from (that person is being erased).
 pub fn forget_unlinked_from(appid: &AppId, openid: &OpenId) -> Write {
-    Write::Update { key: key(appid, openid), set: vec![], remove: vec![UNLINKED_FROM.into()], cond: vec![Check::Exists] }
+    Write::Update {
+        key: key(appid, openid),
+        set: vec![],
+        remove: vec![UNLINKED_FROM.into()],
+        cond: vec![Check::Exists],
+    }
 }
 
 /// Points the identity at another person (a merge moved it).

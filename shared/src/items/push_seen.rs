@@ -29,9 +29,14 @@ pub fn pair_key(appid: &AppId, digest: &str) -> Key {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
-    Text { text: String },
+    Text {
+        text: String,
+    },
     /// A login link for the sender, signed at `timestamp` with `nonce`.
-    LoginLink { timestamp: String, nonce: String },
+    LoginLink {
+        timestamp: String,
+        nonce: String,
+    },
 }
 
 /// Claims the event; refused when it was handled (or is being handled) already.

@@ -57,10 +57,16 @@ pub enum Page {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     /// Sent on: to the next account's authorize page, the return URL or the site.
-    Redirect { to: String },
-    Page { page: Page },
+    Redirect {
+        to: String,
+    },
+    Page {
+        page: Page,
+    },
     /// Refused with this error code.
-    Refused { code: String },
+    Refused {
+        code: String,
+    },
 }
 
 /// A state as read: what it is for, the browser it is bound to, and how far its use got.

@@ -272,7 +272,9 @@ fn transact_item(table: &str, op: &Write) -> Result<TransactWriteItem, StoreErro
 /// "unavailable" (retryable by the caller), a rejected request is "invalid".
 fn map_other<E: ProvideErrorMetadata, R>(e: SdkError<E, R>) -> StoreError {
     match e.code() {
-        Some("ValidationException") | Some("SerializationException") => {
+        // A request the store refuses, or a table that is not there: a bug or a misconfiguration
+        // to fix, not an outage to wait out.
+        Some("ValidationException") | Some("SerializationException") | Some("ResourceNotFoundException") => {
             StoreError::Invalid(e.code().unwrap_or_default().to_owned())
         }
         Some("ConditionalCheckFailedException") => StoreError::ConditionFailed { index: 0 },

@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(a, b);
         assert!(text.starts_with("{\n  \"_comment\": ") && text.ends_with("}\n"), "{text}");
         let keys: Vec<&str> = doc.top.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["_comment", "apps", "site", "menu_login_key", "credentials", "return_url_allow"]);
+        assert_eq!(keys, ["_comment", "apps", "site", "sites", "menu_login_key", "credentials", "return_url_allow"]);
         assert!(text.find("\"appid\"").unwrap() < text.find("\"name\"").unwrap());
     }
 
