@@ -476,3 +476,6 @@ struct Moves {
 pub(crate) fn sk(it: &Item) -> Option<&str> {
     it.s("SK")
 }
+
+#[cfg(test)]
+mod tests;
