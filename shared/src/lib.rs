@@ -18,6 +18,8 @@ pub mod routes;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod tokens;
 pub mod wechat;
 

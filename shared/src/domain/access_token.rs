@@ -100,3 +100,6 @@ impl Broker<'_> {
         Ok(token)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -696,3 +696,6 @@ struct Moves {
 pub(crate) fn sk(it: &Item) -> Option<&str> {
     it.s("SK")
 }
+
+#[cfg(test)]
+mod tests;
