@@ -392,6 +392,14 @@ impl Store for FailingStore {
         }
         self.inner.transact(ops).await
     }
+    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        self.inner.scan_all().await
+    }
+}
+
+/// Every item of a store, for before/after comparisons.
+pub async fn dump(store: &dyn Store) -> Vec<Item> {
+    store.scan_all().await.expect("a store that lists its items")
 }
 
 /// Every port a domain test needs, as doubles: an embedded store behind a [`FailingStore`],

@@ -16,7 +16,9 @@ use crate::wechat::{token_invalid, WeChat};
 const EARLY_SECS: i64 = 300;
 /// A lease older than this is abandoned (its holder died) and may be taken over.
 const LEASE_MILLIS: i64 = 10_000;
-const WAIT_STEPS: u32 = 40;
+/// Pauses while another holds the lease: together longer than a lease lives (about 15 s), so a
+/// caller already waiting when the holder dies takes over instead of giving up.
+const WAIT_STEPS: u32 = 60;
 
 /// What the broker needs: the shared cache, WeChat, time and lease ids.
 #[derive(Clone, Copy)]
@@ -66,7 +68,7 @@ impl Broker<'_> {
             // before another's refresh must not refresh again.
             let abandoned = cached.lease_until_millis.is_some_and(|u| u < now);
             if cached.lease.is_some() && !abandoned {
-                tokio::time::sleep(Duration::from_millis(50 + 10 * u64::from(step))).await;
+                tokio::time::sleep(Duration::from_millis((50 + 10 * u64::from(step)).min(300))).await;
                 continue;
             }
             let me = self.ids.token();

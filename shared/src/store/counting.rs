@@ -72,4 +72,7 @@ impl Store for CountingStore {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         self.inner.transact(ops).await
     }
+    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        self.inner.scan_all().await
+    }
 }

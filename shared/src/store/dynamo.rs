@@ -395,6 +395,28 @@ impl Store for DynamoStore {
         sent
     }
 
+    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(map_other)?;
+            out.extend(page.items.unwrap_or_default().into_iter().map(from_item));
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn transact(&self, ops: Vec<Write>) -> Result<(), StoreError> {
         validate_transaction(&ops)?;
         let items = ops.iter().map(|op| transact_item(&self.table, op)).collect::<Result<Vec<_>, _>>()?;

@@ -93,6 +93,10 @@ fn check_item_shape(op: &Write) -> Result<(), StoreError> {
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        Ok(self.lock().values().cloned().collect())
+    }
+
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         Ok(self.lock().get(key).cloned())
     }

@@ -107,6 +107,11 @@ pub trait Store: Send + Sync {
     async fn write(&self, op: Write) -> Result<(), StoreError>;
     /// All writes or none; at most [`MAX_TRANSACT_ITEMS`], no two on the same item.
     async fn transact(&self, ops: Vec<Write>) -> Result<(), StoreError>;
+    /// Every item of the table. For tests and operators' audits only, never on a request
+    /// path (it reads the whole table).
+    async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
+        Err(StoreError::Invalid("this store cannot list its items".into()))
+    }
 }
 
 pub fn item_key(item: &Item) -> Key {

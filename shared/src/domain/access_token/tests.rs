@@ -111,7 +111,6 @@ fn tokio_clock() -> impl Fn() -> i64 + Send + Sync {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: a waiter gives up after 9.8 s (WAIT_STEPS pauses), before a 10 s lease (LEASE_MILLIS) counts as abandoned"]
 async fn a_caller_waiting_on_a_lease_whose_holder_died_takes_it_over_when_it_expires() {
     let p = Ports::new();
     let clock = tokio_clock();
