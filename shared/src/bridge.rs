@@ -26,7 +26,17 @@ use crate::tokens::Tokens;
 use crate::wechat::client::WeChatClient;
 use crate::wechat::{NoWeChat, WeChat};
 
+/// How operators' requests (identity-api) are authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminAuth {
+    /// The registry's admin key as a bearer credential (devstack, local runs).
+    Key,
+    /// Only requests API Gateway authorized with IAM (SigV4); no bearer key is accepted.
+    Iam,
+}
+
 pub struct Bridge {
+    admin_auth: AdminAuth,
     store: Arc<dyn Store>,
     wechat: Arc<dyn WeChat>,
     clock: Arc<dyn Clock>,
@@ -76,7 +86,7 @@ impl Bridge {
             })
         };
         if let (Some(table), Some(aws)) = (&s.table, &aws) {
-            b = b.store(Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table.clone())));
+            b = b.store(Arc::new(DynamoStore::new(DynamoStore::client(aws), table.clone())));
         } else {
             tracing::warn!("WXBRIDGE_TABLE is not set: using the in-memory store");
         }
@@ -91,15 +101,23 @@ impl Bridge {
             None if s.mode == Mode::Local => b,
             None => b.link_key(None),
         };
-        match resolve(&s.signing_keys)? {
-            Some(json) => b = b.tokens(Tokens::from_json(&json, &s.urls.public_base, s.token_ttl_secs)?),
-            None if s.mode == Mode::Local => {
+        // Only mp-login signs; the authorizer verifies with the published keys; the rest need none.
+        let (issuer, ttl) = (&s.urls.public_base, s.token_ttl_secs);
+        b = match (resolve(&s.signing_keys)?, resolve(&s.jwks)?) {
+            (Some(json), _) => b.tokens(Tokens::from_json(&json, issuer, ttl)?),
+            (None, Some(jwks)) => b.tokens(Tokens::from_jwks(&jwks, issuer, ttl)?),
+            (None, None) if s.mode == Mode::Local => {
                 tracing::warn!("WXBRIDGE_SIGNING_KEYS is not set: signing with a throwaway key");
-                b = b.tokens(Tokens::ephemeral(&s.urls.public_base, s.token_ttl_secs)?);
+                b.tokens(Tokens::ephemeral(issuer, ttl)?)
             }
-            None => return Err(Error::Internal("set WXBRIDGE_SIGNING_KEYS or WXBRIDGE_SIGNING_KEYS_SSM".into())),
-        }
-        b.build()
+            (None, None) => b.tokens(Tokens::none(issuer, ttl)),
+        };
+        // Operators: IAM in AWS (API Gateway checked the caller); the admin key locally.
+        b.admin_auth(match s.mode {
+            Mode::Aws => AdminAuth::Iam,
+            Mode::Local => AdminAuth::Key,
+        })
+        .build()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -116,6 +134,9 @@ impl Bridge {
     }
     pub fn urls(&self) -> &Urls {
         &self.urls
+    }
+    pub fn admin_auth(&self) -> AdminAuth {
+        self.admin_auth
     }
 
     pub fn assoc(&self) -> Assoc<'_> {
@@ -180,6 +201,7 @@ async fn fetch_ssm(
 
 #[derive(Default)]
 pub struct BridgeBuilder {
+    admin_auth: Option<AdminAuth>,
     store: Option<Arc<dyn Store>>,
     wechat: Option<Arc<dyn WeChat>>,
     clock: Option<Arc<dyn Clock>>,
@@ -192,6 +214,10 @@ pub struct BridgeBuilder {
 }
 
 impl BridgeBuilder {
+    pub fn admin_auth(mut self, a: AdminAuth) -> Self {
+        self.admin_auth = Some(a);
+        self
+    }
     pub fn store(mut self, s: Arc<dyn Store>) -> Self {
         self.store = Some(s);
         self
@@ -240,6 +266,7 @@ impl BridgeBuilder {
             None => Tokens::ephemeral(&urls.public_base, settings::DEFAULT_TOKEN_TTL_SECS)?,
         };
         Ok(Bridge {
+            admin_auth: self.admin_auth.unwrap_or(AdminAuth::Key),
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             wechat: self.wechat.unwrap_or_else(|| Arc::new(NoWeChat)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),

@@ -130,6 +130,11 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
+/// A caller API Gateway authenticated with IAM (SigV4): its ARN, as the Lambda adapter found it
+/// in the request context.
+#[derive(Clone, Debug)]
+pub struct IamCaller(pub String);
+
 /// The values of the cookies whose names start with `prefix` (`Cookie: a=1; b=2`).
 pub fn cookies<'a>(req: &'a Request, prefix: &str) -> Vec<&'a str> {
     req.headers()

@@ -13,17 +13,36 @@ pub type Error = lambda_http::Error;
 /// Serves a function's routes: the bridge is built once, at cold start.
 pub async fn run(routes: Routes) -> Result<(), Error> {
     let bridge = cold_start(routes.function()).await?;
+    lambda_http::run(app(routes, bridge)).await
+}
+
+/// A function's service as Lambda runs it: its routes, with what the Lambda event adds
+/// (the request id, an IAM caller) carried into the request.
+pub fn app(routes: Routes, bridge: Arc<Bridge>) -> axum::Router {
     // Lambda's request id names the request in every log line.
-    let app = service([routes.into_router()], bridge).layer(axum::middleware::map_request(
+    service([routes.into_router()], bridge).layer(axum::middleware::map_request(
         |mut req: axum::extract::Request| async move {
             let id = req.extensions().get::<lambda_http::Context>().map(|c| c.request_id.clone());
             if let Some(v) = id.and_then(|id| http::HeaderValue::from_str(&id).ok()) {
                 req.headers_mut().insert("x-request-id", v);
             }
+            // An IAM-authorized caller (operators' routes) is named for the handler.
+            if let Some(arn) = iam_caller(req.extensions()) {
+                req.extensions_mut().insert(crate::http::IamCaller(arn));
+            }
             req
         },
-    ));
-    lambda_http::run(app).await
+    ))
+}
+
+fn iam_caller(ext: &http::Extensions) -> Option<String> {
+    match ext.get::<lambda_http::request::RequestContext>()? {
+        lambda_http::request::RequestContext::ApiGatewayV2(c) => {
+            let iam = c.authorizer.as_ref()?.iam.as_ref()?;
+            Some(iam.user_arn.clone().or_else(|| iam.caller_id.clone()).unwrap_or_else(|| "iam".into()))
+        }
+        _ => None,
+    }
 }
 
 async fn cold_start(function: &'static str) -> Result<Arc<Bridge>, Error> {

@@ -49,6 +49,9 @@ pub struct Settings {
     pub signing_keys: Source,
     /// `WXBRIDGE_LINK_KEY` or `WXBRIDGE_LINK_KEY_SSM`.
     pub link_key: Source,
+    /// `WXBRIDGE_JWKS` or `WXBRIDGE_JWKS_SSM`: the public keys, for a function that verifies
+    /// bridge tokens without the signing keys (the translate authorizer).
+    pub jwks: Source,
 }
 
 pub const DEFAULT_PUBLIC_BASE: &str = "http://127.0.0.1:8080";
@@ -130,12 +133,13 @@ impl Settings {
             registry,
             signing_keys: secret("WXBRIDGE_SIGNING_KEYS"),
             link_key: secret("WXBRIDGE_LINK_KEY"),
+            jwks: secret("WXBRIDGE_JWKS"),
         })
     }
 
     /// The SSM parameters named, for one batched read at cold start.
     pub fn ssm_names(&self) -> Vec<&str> {
-        [&self.registry, &self.signing_keys, &self.link_key]
+        [&self.registry, &self.signing_keys, &self.link_key, &self.jwks]
             .into_iter()
             .filter_map(|s| match s {
                 Source::Ssm(p) => Some(p.as_str()),

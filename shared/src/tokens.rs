@@ -47,7 +47,8 @@ pub struct KeySpec {
 
 struct Key {
     kid: String,
-    enc: EncodingKey,
+    /// None: a public key only (a function that verifies, never signs).
+    enc: Option<EncodingKey>,
     dec: DecodingKey,
     /// The public half, as a JWK.
     jwk: serde_json::Value,
@@ -66,7 +67,7 @@ fn key_from_rsa(kid: &str, private: &RsaPrivateKey) -> Result<Key, Error> {
     let e = B64URL.encode(private.e().to_bytes_be());
     Ok(Key {
         kid: kid.to_owned(),
-        enc: EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| bad(&e))?,
+        enc: Some(EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| bad(&e))?),
         dec: DecodingKey::from_rsa_components(&n, &e).map_err(|e| bad(&e))?,
         jwk: serde_json::json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e}),
     })
@@ -106,12 +107,39 @@ impl Tokens {
         Ok(Tokens { keys: vec![key_from_rsa("ephemeral", &private)?], issuer: issuer.to_owned(), ttl_secs })
     }
 
+    /// Verification only, from a published JWKS (`/.well-known/jwks.json`): what a function that
+    /// checks bridge tokens but never issues them is given instead of the private keys.
+    pub fn from_jwks(json: &str, issuer: &str, ttl_secs: i64) -> Result<Self, Error> {
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_str(json).map_err(|e| Error::Internal(format!("WXBRIDGE_JWKS is not a JWKS: {e}")))?;
+        let keys = set
+            .keys
+            .iter()
+            .map(|k| {
+                let kid = k.common.key_id.clone().ok_or_else(|| Error::Internal("a JWKS key without kid".into()))?;
+                let dec = DecodingKey::from_jwk(k).map_err(|e| Error::Internal(format!("JWKS key {kid}: {e}")))?;
+                let jwk = serde_json::to_value(k).map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(Key { kid, enc: None, dec, jwk })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        if keys.is_empty() {
+            return Err(Error::Internal("the JWKS holds no key".into()));
+        }
+        Ok(Tokens { keys, issuer: issuer.to_owned(), ttl_secs })
+    }
+
+    /// No keys: the function neither issues nor accepts bridge tokens.
+    pub fn none(issuer: &str, ttl_secs: i64) -> Self {
+        Tokens { keys: Vec::new(), issuer: issuer.to_owned(), ttl_secs }
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
     pub fn issue(&self, person: &PersonId, appid: &AppId, openid: &OpenId, now_secs: i64) -> Result<String, Error> {
-        let key = &self.keys[0];
+        let key = self.keys.first().ok_or_else(|| Error::Internal("this function has no signing key".into()))?;
+        let enc = key.enc.as_ref().ok_or_else(|| Error::Internal("this function has no signing key".into()))?;
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: AUDIENCE.into(),
@@ -123,7 +151,7 @@ impl Tokens {
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(key.kid.clone());
-        encode(&header, &claims, &key.enc).map_err(|e| Error::Internal(format!("jwt: {e}")))
+        encode(&header, &claims, enc).map_err(|e| Error::Internal(format!("jwt: {e}")))
     }
 
     /// Checks the key (by `kid`, RS256 only), signature, issuer, audience and expiry (against
@@ -234,6 +262,19 @@ mod tests {
         let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
         assert_eq!(kids, ["k2", "k1"]);
         assert!(jwks.to_string().find("\"d\"").is_none(), "no private part in the JWKS");
+    }
+
+    #[test]
+    fn a_verifier_from_the_published_jwks_verifies_and_cannot_sign() {
+        let (a, _) = pems();
+        let t = tokens(&[("k1", a)]);
+        let (p, app, o) = ids();
+        let tok = t.issue(&p, &app, &o, 1_000).unwrap();
+        let v = Tokens::from_jwks(&t.jwks().to_string(), "https://id.example.com", 600).unwrap();
+        assert_eq!(v.verify(&tok, 1_100).unwrap().person, p);
+        assert!(v.issue(&p, &app, &o, 1_000).is_err(), "no private key");
+        assert!(Tokens::from_jwks("{\"keys\": []}", "https://id.example.com", 600).is_err());
+        assert!(Tokens::none("https://id.example.com", 600).verify(&tok, 1_100).is_err());
     }
 
     #[test]

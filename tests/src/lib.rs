@@ -11,6 +11,9 @@ use shared::store::dynamo::DynamoStore;
 use shared::store::Store;
 pub use wechat_sim::UnionIdMode;
 
+/// The key devstack signs login links with in tests (a secret the logs must never show).
+pub const LINK_KEY: &str = "test-link-key-0123456789abcdef0123456789abcdef";
+
 pub const PLATFORM_MP: &str = "wx1a2b3c4d5e6f7001";
 pub const PIVOT_OA: &str = "wx1a2b3c4d5e6f7002";
 pub const MERCHANT1_MP: &str = "wx2b3c4d5e6f708101";
@@ -73,6 +76,7 @@ pub async fn env_with(kind: StoreKind, mode: UnionIdMode) -> Env {
         unionid_mode: mode,
         wechat_timeout: Duration::from_millis(400),
         stash_ttl_secs: 600,
+        link_key: Some(LINK_KEY.into()),
     };
     let stack = devstack::start(opts).await.expect("devstack starts");
     let base = stack.base.clone();
@@ -391,5 +395,76 @@ impl Walk {
         let t = &self.last.text;
         let at = t.find("data-result=\"")? + "data-result=\"".len();
         Some(t[at..].split('"').next()?.to_owned())
+    }
+}
+
+/// A TCP proxy in front of DynamoDB Local that can be cut: while down it drops every
+/// connection, old and new, as a store that went away does.
+pub struct FaultProxy {
+    pub url: String,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultProxy {
+    pub async fn start(target: &str) -> FaultProxy {
+        use std::sync::atomic::Ordering;
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = down.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped at once
+                }
+                let (target, flag) = (target.clone(), flag.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let (mut ri, mut wi) = inbound.split();
+                    let (mut ro, mut wo) = outbound.split();
+                    let cut = async {
+                        while !flag.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy(&mut ri, &mut wo) => {}
+                        _ = tokio::io::copy(&mut ro, &mut wi) => {}
+                        _ = cut => {}
+                    }
+                });
+            }
+        });
+        FaultProxy { url, down }
+    }
+
+    pub fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A devstack on DynamoDB Local reached through `proxy`.
+pub async fn env_through(proxy: &FaultProxy) -> Env {
+    let opts = devstack::Options {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        registry_json: Some(test_registry()),
+        dynamodb: Some((proxy.url.clone(), unique("wxb-fault"))),
+        wechat_timeout: Duration::from_millis(400),
+        link_key: Some(LINK_KEY.into()),
+        ..Default::default()
+    };
+    let stack = devstack::start(opts).await.expect("devstack starts");
+    let base = stack.base.clone();
+    Env {
+        stack,
+        base,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        browsers: Default::default(),
     }
 }

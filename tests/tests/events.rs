@@ -40,7 +40,7 @@ async fn sample_events_reach_their_functions() {
             .into_iter()
             .find(|r| r.function() == function)
             .unwrap_or_else(|| panic!("{name}: no function {function}"));
-        let app = shared::routes::service([routes.into_router()], e.stack.bridge.clone());
+        let app = shared::lambda::app(routes, e.stack.bridge.clone());
         let resp = tower::ServiceExt::oneshot(app, req).await.unwrap();
         let (parts, body) = resp.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
@@ -53,4 +53,31 @@ async fn sample_events_reach_their_functions() {
             "{name}: {body}"
         );
     }
+}
+
+/// In AWS the operators' routes are IAM-authorized by API Gateway: the function accepts only
+/// requests whose context names an IAM caller, and no bearer key at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operators_routes_in_aws_take_iam_callers_only() {
+    let bridge = std::sync::Arc::new(
+        shared::Bridge::builder()
+            .registry(shared::registry::Registry::from_json(&test_registry()).unwrap())
+            .admin_auth(shared::bridge::AdminAuth::Iam)
+            .build()
+            .unwrap(),
+    );
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/identity-api/person.json")).unwrap();
+    let mut ev: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let admin = serde_json::from_str::<serde_json::Value>(&test_registry()).unwrap()["credentials"]["admin"].clone();
+    ev["headers"]["authorization"] = serde_json::json!(format!("Bearer {}", admin.as_str().unwrap()));
+    let status = |ev: &serde_json::Value| {
+        let req = lambda_http::request::from_str(&ev.to_string()).unwrap();
+        let app = shared::lambda::app(identity_api::routes(), bridge.clone());
+        async move { tower::ServiceExt::oneshot(app, req).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(&ev).await, 403, "the admin key is no credential in AWS");
+    ev["requestContext"]["authorizer"] =
+        serde_json::json!({"iam": {"userArn": "arn:aws:iam::123456789012:user/ops", "accountId": "123456789012"}});
+    assert_eq!(status(&ev).await, 404, "an IAM caller reaches the route (the person does not exist)");
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use shared::http::{json, no_content, require_key, Request, Response};
+use shared::bridge::AdminAuth;
+use shared::http::{json, no_content, require_key, IamCaller, Request, Response};
 use shared::ids::{AppId, OpenId, PersonId};
 use shared::routes::{path_param, Routes};
 use shared::{Bridge, Error};
@@ -16,8 +17,19 @@ pub fn routes() -> Routes {
         .delete("/v1/persons/{person_id}/identities/{appid}/{openid}", unlink)
 }
 
+/// Operators only: in AWS, a caller API Gateway authorized with IAM (no bearer key on the
+/// public domain); locally, the admin key.
 fn admin(b: &Bridge, req: &Request) -> Result<(), Error> {
-    require_key(req, b.registry().credentials.admin.as_ref())
+    match b.admin_auth() {
+        AdminAuth::Iam => match req.extensions().get::<IamCaller>() {
+            Some(c) => {
+                tracing::info!(caller = c.0.as_str(), "operator request");
+                Ok(())
+            }
+            None => Err(Error::Forbidden),
+        },
+        AdminAuth::Key => require_key(req, b.registry().credentials.admin.as_ref()),
+    }
 }
 
 async fn person(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {

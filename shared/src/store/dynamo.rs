@@ -28,11 +28,17 @@ impl DynamoStore {
         DynamoStore { client, table: table.into() }
     }
 
-    /// Built once per cold start. `AWS_ENDPOINT_URL_DYNAMODB` points the SDK at another server.
-    pub async fn from_env() -> Result<Self, StoreError> {
-        let table = std::env::var("WXBRIDGE_TABLE").map_err(|_| StoreError::Invalid("set WXBRIDGE_TABLE".into()))?;
-        let config = aws_config::load_from_env().await;
-        Ok(Self::new(Client::new(&config), table))
+    /// A client that gives up in time: an unreachable or stalled DynamoDB answers
+    /// `store_unavailable` within a few seconds (the SDK retries inside that), never holds a
+    /// request until the Lambda times out.
+    pub fn client(config: &aws_config::SdkConfig) -> Client {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_millis(800))
+            .operation_attempt_timeout(std::time::Duration::from_millis(1500))
+            .operation_timeout(std::time::Duration::from_secs(4))
+            .build();
+        let conf = aws_sdk_dynamodb::config::Builder::from(config).timeout_config(timeouts).build();
+        Client::from_conf(conf)
     }
 
     /// A client for a local DynamoDB server (devstack, tests): explicit endpoint, and dummy
@@ -52,7 +58,7 @@ impl DynamoStore {
             loader = loader.region(aws_config::Region::new("us-east-1"));
         }
         let config = loader.load().await;
-        Self::new(Client::new(&config), table)
+        Self::new(Self::client(&config), table)
     }
 
     pub fn table(&self) -> &str {

@@ -33,6 +33,8 @@ pub struct Options {
     pub unionid_mode: UnionIdMode,
     pub wechat_timeout: Duration,
     pub stash_ttl_secs: i64,
+    /// The key that signs login links; a random one when `None`.
+    pub link_key: Option<String>,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             unionid_mode: UnionIdMode::Conditional,
             wechat_timeout: Duration::from_millis(2500),
             stash_ttl_secs: 600,
+            link_key: None,
         }
     }
 }
@@ -143,6 +146,9 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         .tokens(devstack_tokens(&base)?)
         .urls(Urls { public_base: base.clone(), open_base: base.clone(), mp_base: base.clone() })
         .stash_ttl_secs(opts.stash_ttl_secs)
+        .link_key(Some(shared::ids::Secret::new(
+            opts.link_key.clone().unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>())),
+        )))
         .build()
         .map_err(|e| e.to_string())?;
     let bridge = Arc::new(bridge);

@@ -139,7 +139,8 @@ async fn lookup_export_unlink_erase_on_dynamodb_local() {
     let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
     let page = browser.get(ticket["url"].as_str().unwrap()).header("X-WxSim-User", "u1").send().await.unwrap();
     let page = page.text().await.unwrap();
-    let at = page.find("name=\"wxbridge-confirm\" content=\"").expect("a confirm code") + 38;
+    let meta = "name=\"wxbridge-confirm\" content=\"";
+    let at = page.find(meta).expect("a confirm code") + meta.len();
     let code = &page[at..at + 32];
     let confirmed =
         post(&stack.http, format!("{}/v1/auth/confirm", stack.base), json!({"code": code}), login["token"].as_str())
