@@ -22,6 +22,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync"];
 const WAIT = 15_000;
+const PLATFORM_MP = "wx1a2b3c4d5e6f7001";
 
 describe("devstack demo page", () => {
   let context, page, profile;
@@ -82,9 +83,10 @@ describe("devstack demo page", () => {
     await page.click("#run-webview");
     await textOf("#webview-status", new RegExp(`Linked: ${label} now says pivot_linked true`));
     assert.equal(await page.getAttribute("#webview-status", "data-state"), "linked");
+    // The pass itself ends pending, with a code only the mini program that asked may confirm.
     const h1 = page.frameLocator("#webview-frame").locator("h1");
-    assert.equal((await h1.innerText()).trim(), "Linked");
-    assert.equal(await h1.getAttribute("data-result"), "linked");
+    assert.equal(await h1.getAttribute("data-result"), "pending");
+    await textOf("#log", /POST\s+\/v1\/auth\/confirm\s+200/);
   }
 
   const personOf = (which) => page.locator(`#mp-row-${which} .person`).innerText();
@@ -122,6 +124,15 @@ describe("devstack demo page", () => {
     assert.equal(await page.locator("#mp-row-merchant .linked").innerText(), "true");
     await textOf("#log", /POST\s+\/v1\/auth\/tickets\s+201/);
     await textOf("#log", /\/v1\/auth\/callback\?code=/);
+    // The browser holds the pass's cookie: HttpOnly, SameSite=Lax, host-only (plain HTTP here,
+    // so no __Host- prefix).
+    const pass = (await context.cookies()).filter((c) => /^wxb_/.test(c.name));
+    assert.ok(pass.length > 0, "a pass cookie");
+    for (const c of pass) {
+      assert.equal(c.httpOnly, true);
+      assert.equal(c.sameSite, "Lax");
+      assert.equal(c.path, "/");
+    }
   });
 
   step("lists the person's linked identities: at least three", async () => {
@@ -145,9 +156,10 @@ describe("devstack demo page", () => {
     await textOf("#log", /GET\s+\/v1\/translate\?from_appid=\S+\s+200/);
   });
 
-  step("binds a website user by scanning the scene QR code", async () => {
+  step("binds a website user by scanning the scene QR code and confirming in WeChat", async () => {
     await page.click("#qr-bind");
-    const text = await textOf("#qr-status", /: (bound|expired)/);
+    const text = await textOf("#qr-status", /: (bound|expired|refused)/);
+    assert.equal(await page.frameLocator("#wechat-frame").locator("h1").getAttribute("data-result"), "bound");
     assert.match(text, /: bound — site user web-user-1/);
     assert.match(text, new RegExp(`person ${await personOf("platform")}`));
     await textOf("#log", /POST\s+\/sim\/users\/alice\/scan\s+200/);
@@ -163,6 +175,33 @@ describe("devstack demo page", () => {
     const text = await textOf("#bind-result", /bound to person/);
     assert.match(text, new RegExp(`Site user web-user-1 bound to person ${await personOf("platform")}: \\d+ linked`));
     await textOf("#log", /POST\s+\/v1\/site\/bind\s+200/);
+    await textOf("#log", /\/site\/login\?wxbridge_code=/);
+  });
+
+  step("a WeChat authorize URL forwarded to another browser links nothing", async () => {
+    // Mallory's pass: in this browser, up to WeChat's authorize URL.
+    const api = context.request;
+    const sim = await (await api.post(`${BASE}/sim/users/mallory/login`, { data: { appid: PLATFORM_MP } })).json();
+    const login = await (await api.post(`${BASE}/v1/mp/login`, { data: { appid: PLATFORM_MP, code: sim.code } })).json();
+    const headers = { authorization: `Bearer ${login.token}` };
+    const ticket = await (await api.post(`${BASE}/v1/auth/tickets`, { data: {}, headers })).json();
+    const start = await api.get(ticket.url, { maxRedirects: 0 });
+    assert.equal(start.status(), 302);
+    const authorize = start.headers().location.split("#")[0];
+    // Another person's browser: no cookie of that pass; WeChat sends it back as that person.
+    const other = await context.newPage();
+    try {
+      await context.clearCookies();
+      await context.addCookies([{ name: "wxsim_user", value: "bob", url: BASE }]);
+      await other.goto(authorize);
+      const body = await other.locator("body").innerText();
+      assert.match(body, /"code":"state_invalid"/, body);
+      assert.match(other.url(), /\/v1\/auth\/callback\?code=/);
+    } finally {
+      await other.close();
+    }
+    const me = await (await api.get(`${BASE}/v1/me`, { headers })).json();
+    assert.equal(me.linked.length, 1, "Mallory gained nothing");
   });
 
   step("showed no script errors", async () => {

@@ -365,8 +365,13 @@ impl Env {
     /// the follower's.
     pub async fn open_login_link(&self, opener: &str, link: &str) -> (Walk, Option<String>) {
         let walk = self.webview(opener, link).await;
-        let code = walk.left_to.as_deref().and_then(|to| {
-            reqwest::Url::parse(to).ok()?.query_pairs().find(|(k, _)| k == "wxbridge_code").map(|(_, v)| v.into_owned())
+        let landed = walk.left_to.clone().or_else(|| walk.hops.last().cloned());
+        let code = landed.and_then(|to| {
+            reqwest::Url::parse(&to)
+                .ok()?
+                .query_pairs()
+                .find(|(k, _)| k == "wxbridge_code")
+                .map(|(_, v)| v.into_owned())
         });
         (walk, code)
     }

@@ -166,7 +166,12 @@ both_stores!(menu_login_links_bind_once, |kind| async move {
     e.browse("xena", &bad).await.2.expect_problem(403, "signature_invalid");
     // Opened by the follower: the site gets a one-time code on its login page.
     let (walk, code) = e.open_login_link("xena", &link).await;
-    assert!(walk.left_to.as_deref().unwrap_or("").starts_with("https://demo.example.com/login?"), "{:?}", walk.hops);
+    let landed = walk.hops.last().unwrap();
+    assert!(
+        landed.starts_with(&format!("{}/site/login?wxbridge_code=", e.base)),
+        "the site's login page: {:?}",
+        walk.hops
+    );
     let code = code.unwrap();
     let body = json!({"code": code, "site_user_id": "site-user-5"});
     let sk = site_key(&e);

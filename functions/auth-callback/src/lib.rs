@@ -42,9 +42,11 @@ fn page(p: &Page) -> String {
     let handoff = match p {
         Page::Pending { confirm } => format!(
             "<meta name=\"wxbridge-confirm\" content=\"{confirm}\">\
-             <script src=\"https://res.wx.qq.com/open/js/jweixin-1.6.0.js\"></script>\
-             <script>(function(){{var c=document.querySelector('meta[name=\"wxbridge-confirm\"]').content;\
-             if(window.wx&&wx.miniProgram){{wx.miniProgram.redirectTo({{url:'/pages/wxbridge/confirm?confirm='+c}});}}}})();</script>"
+             <script>(function(){{if(!/MicroMessenger/i.test(navigator.userAgent))return;\
+             var c=document.querySelector('meta[name=\"wxbridge-confirm\"]').content,s=document.createElement('script');\
+             s.src='https://res.wx.qq.com/open/js/jweixin-1.6.0.js';\
+             s.onload=function(){{if(window.wx&&wx.miniProgram){{wx.miniProgram.redirectTo({{url:'/pages/wxbridge/confirm?confirm='+c}});}}}};\
+             document.head.appendChild(s);}})();</script>"
         ),
         _ => String::new(),
     };

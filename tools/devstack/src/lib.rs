@@ -157,6 +157,7 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         .route("/", axum::routing::get(demo_page))
         .route("/demo", axum::routing::get(demo_page))
         .route("/openapi.yaml", axum::routing::get(openapi))
+        .route("/site/login", axum::routing::get(site_login))
         .route("/merchant-api/{merchant}/whoami", axum::routing::get(merchant_api))
         .with_state(bridge.clone());
     let routers = functions().into_iter().map(Routes::into_router);
@@ -177,6 +178,15 @@ pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
 
 async fn demo_page() -> axum::response::Response {
     ([(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], DEMO_HTML).into_response()
+}
+
+/// The demo site's login page, where a checked login link lands with its `wxbridge_code`: a
+/// real site logs its user in here and redeems the code with `POST /v1/site/bind`.
+async fn site_login() -> axum::response::Response {
+    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Demo site login</title></head>\
+        <body><main><h1 data-result=\"site_login\">Demo site</h1><p>The bridge checked the WeChat user's browser; \
+        the site now logs its user in and redeems <code>wxbridge_code</code> with <code>POST /v1/site/bind</code>.</p></main></body></html>";
+    ([(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
 async fn openapi() -> axum::response::Response {
