@@ -66,13 +66,19 @@ pub async fn env(kind: StoreKind) -> Env {
 }
 
 pub async fn env_with(kind: StoreKind, mode: UnionIdMode) -> Env {
+    let dynamodb = match kind {
+        StoreKind::Memory => None,
+        StoreKind::Dynamo => Some((dynamodb_endpoint(), unique("wxb-e2e"))),
+    };
+    env_on(dynamodb, mode).await
+}
+
+/// A devstack with the test registry, on the embedded store or `(endpoint, table)`.
+async fn env_on(dynamodb: Option<(String, String)>, mode: UnionIdMode) -> Env {
     let opts = devstack::Options {
         listen: "127.0.0.1:0".parse().unwrap(),
         registry_json: Some(test_registry()),
-        dynamodb: match kind {
-            StoreKind::Memory => None,
-            StoreKind::Dynamo => Some((dynamodb_endpoint(), unique("wxb-e2e"))),
-        },
+        dynamodb,
         unionid_mode: mode,
         wechat_timeout: Duration::from_millis(400),
         stash_ttl_secs: 600,
@@ -456,20 +462,5 @@ impl FaultProxy {
 
 /// A devstack on DynamoDB Local reached through `proxy`.
 pub async fn env_through(proxy: &FaultProxy) -> Env {
-    let opts = devstack::Options {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        registry_json: Some(test_registry()),
-        dynamodb: Some((proxy.url.clone(), unique("wxb-fault"))),
-        wechat_timeout: Duration::from_millis(400),
-        link_key: Some(LINK_KEY.into()),
-        ..Default::default()
-    };
-    let stack = devstack::start(opts).await.expect("devstack starts");
-    let base = stack.base.clone();
-    Env {
-        stack,
-        base,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
-        browsers: Default::default(),
-    }
+    env_on(Some((proxy.url.clone(), unique("wxb-fault"))), UnionIdMode::Conditional).await
 }

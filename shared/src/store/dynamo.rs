@@ -298,6 +298,30 @@ fn map_other<E: ProvideErrorMetadata, R>(e: SdkError<E, R>) -> StoreError {
     }
 }
 
+type AvMap = HashMap<String, AttributeValue>;
+
+/// Every page of a Query or Scan: `send` asks for the page after a key, `split` takes its
+/// items and the key of the next.
+async fn all_pages<P, E, R, Fut>(
+    send: impl Fn(Option<AvMap>) -> Fut,
+    split: impl Fn(P) -> (Option<Vec<AvMap>>, Option<AvMap>),
+) -> Result<Vec<Item>, StoreError>
+where
+    Fut: std::future::Future<Output = Result<P, SdkError<E, R>>>,
+    E: ProvideErrorMetadata,
+{
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let (items, next) = split(send(start).await.map_err(map_other)?);
+        out.extend(items.unwrap_or_default().into_iter().map(from_item));
+        match next {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(out),
+        }
+    }
+}
+
 #[async_trait]
 impl Store for DynamoStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -323,28 +347,21 @@ impl Store for DynamoStore {
             let prefix = x.value(&Attr::S(sk_prefix.to_owned()));
             cond.push_str(&format!(" AND begins_with({sk_name}, {prefix})"));
         }
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(&cond)
-                .set_expression_attribute_names(x.names())
-                .set_expression_attribute_values(x.values())
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(map_other)?;
-            out.extend(page.items.unwrap_or_default().into_iter().map(from_item));
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        all_pages(
+            |start| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression(&cond)
+                    .set_expression_attribute_names(x.names())
+                    .set_expression_attribute_values(x.values())
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start)
+                    .send()
+            },
+            |p| (p.items, p.last_evaluated_key),
+        )
+        .await
     }
 
     async fn write(&self, op: Write) -> Result<(), StoreError> {
@@ -402,25 +419,13 @@ impl Store for DynamoStore {
     }
 
     async fn scan_all(&self) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(map_other)?;
-            out.extend(page.items.unwrap_or_default().into_iter().map(from_item));
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        all_pages(
+            |start| {
+                self.client.scan().table_name(&self.table).consistent_read(true).set_exclusive_start_key(start).send()
+            },
+            |p| (p.items, p.last_evaluated_key),
+        )
+        .await
     }
 
     async fn transact(&self, ops: Vec<Write>) -> Result<(), StoreError> {
