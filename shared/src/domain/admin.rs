@@ -82,7 +82,8 @@ impl Admin<'_> {
 
     /// Erases every item that names the person: its identities, memberships, unionids, stashed
     /// sessions, the persons merged into it, tombstones of identities unlinked from it, the
-    /// tickets, scenes and codes that refer to it, and the conflict records that name it.
+    /// tickets, pass evidence, scenes and codes that name any of its identities (through their
+    /// refs, written with them even before the identity had a person), and the conflict records.
     /// Safe to repeat if it stops half-way: the person item goes last, so a retry finds what
     /// is left.
     pub async fn erase(&self, person: &PersonId) -> Result<(), Error> {
@@ -90,6 +91,10 @@ impl Admin<'_> {
         let root = view.person.clone();
         let mut deletes: Vec<Key> = Vec::new();
         let mut scrub: Vec<Write> = Vec::new();
+        // Every identity the person holds or was unlinked from: the items that name it are
+        // found through its refs.
+        let mut identities: Vec<(AppId, OpenId)> =
+            view.linked.iter().map(|l| (l.appid.clone(), l.openid.clone())).collect();
         for l in &view.linked {
             if let Some(ident) = self.assoc.identity(&l.appid, &l.openid).await? {
                 let op = self.apps.app(&l.appid).and_then(|a| a.open_platform.clone());
@@ -117,14 +122,19 @@ impl Admin<'_> {
                 if let Some(u) = union::of_mark(sk) {
                     deletes.push(u);
                 }
-                if let Some(target) = refs::target(sk) {
-                    deletes.push(target);
-                }
                 if let Some((appid, openid)) = identity::of_unlinked_mark(sk) {
                     match self.assoc.lookup(&appid, &openid).await? {
-                        Found::Unlinked(_) => deletes.push(identity::key(&appid, &openid)),
+                        Found::Unlinked(_) => {
+                            deletes.push(identity::key(&appid, &openid));
+                            identities.push((appid, openid));
+                        }
+                        // Now another person's: it forgets this one, and so does that person.
                         Found::Live(i) if i.unlinked_from.as_ref().is_some_and(|f| partitions.contains(f)) => {
                             scrub.push(identity::forget_unlinked_from(&appid, &openid));
+                            let holder = self.assoc.view(&i.person).await.map(|v| v.person).unwrap_or(i.person);
+                            for f in &partitions {
+                                deletes.push(Key::new(person::pk(&holder), format!("{}{f}", person::NEVER_PREFIX)));
+                            }
                         }
                         _ => {}
                     }
@@ -139,6 +149,13 @@ impl Admin<'_> {
                 if let Some(other) = it.s(conflict::OTHER).and_then(|o| PersonId::parse(o).ok()) {
                     deletes.push(conflict::twin(&other, sk));
                 }
+            }
+        }
+        for (appid, openid) in &identities {
+            for it in self.assoc.store.query(&refs::pk(appid, openid), "").await? {
+                let Some(sk) = sk(&it) else { continue };
+                deletes.extend(refs::target(sk));
+                deletes.push(Key::new(refs::pk(appid, openid), sk));
             }
         }
         deletes.sort();

@@ -44,6 +44,8 @@ pub struct PersonView {
     /// The person item's version tag, as read with these memberships.
     pub version: Option<String>,
     pub linked: Vec<Linked>,
+    /// Persons this one is never joined to (an operator unlinked an identity it now holds).
+    pub never: Vec<PersonId>,
 }
 
 impl PersonView {
@@ -201,7 +203,7 @@ impl<'a> Assoc<'a> {
                 let head = Person::from_item(&current, &head)?;
                 let items = match head.merged_into.is_some() || head.merging.is_some() {
                     true => Vec::new(),
-                    false => self.store.query(&person::pk(&current), membership::PREFIX).await?,
+                    false => self.store.query(&person::pk(&current), "").await?,
                 };
                 (head, items)
             } else {
@@ -224,11 +226,13 @@ impl<'a> Assoc<'a> {
                 .filter(|i| Membership::is_membership(i))
                 .map(|i| Membership::from_item(&current, i).map(|m| m.linked))
                 .collect::<Result<_, _>>()?;
+            let never = items.iter().filter_map(|i| sk(i).and_then(person::never_of)).collect();
             return Ok(PersonView {
                 person: current,
                 created_millis: head.created_millis,
                 version: head.version,
                 linked,
+                never,
             });
         }
         Err(Error::Internal("merge chain too long".into()))
@@ -304,10 +308,14 @@ impl<'a> Assoc<'a> {
                     tx.add(Person::new(person.clone(), now).create());
                     tx.add(identity_of(&linked, &person, claim, unlinked_from.as_ref()).create());
                     let m = tx.add(Membership { person: person.clone(), linked: linked.clone() }.create());
+                    if let Some(f) = &unlinked_from {
+                        tx.add(person::never(&person, f));
+                    }
                     if let (Some(u), Some(op)) = (claim, &app.open_platform) {
                         tx.extend(union::claim(op, u, &person, dangling.as_ref()));
                     }
-                    let view = PersonView { person, created_millis: now, version: None, linked: vec![linked] };
+                    let never = unlinked_from.iter().cloned().collect();
+                    let view = PersonView { person, created_millis: now, version: None, linked: vec![linked], never };
                     (m, view, true)
                 }
             };
@@ -353,10 +361,16 @@ impl<'a> Assoc<'a> {
                 // Who the unionid names, when it is not `mine` and may join: merged in too.
                 let mut owner = None;
                 let mut prior = None;
+                let mut apart = false;
                 if let (Some(u), Some(op)) = (unionid, &s.app.open_platform) {
                     match self.union_owner(&union::key(op, u)).await? {
                         UnionOwner::Person(v) if v.person == mine.person => owner = Some(v.person),
-                        UnionOwner::Person(v) if self.refused_by_unlink(unlinked_from.as_ref(), &v.person).await? => {}
+                        UnionOwner::Person(v)
+                            if self.refused_by_unlink(unlinked_from.as_ref(), &v.person).await?
+                                || self.kept_apart(&mine, &v).await? =>
+                        {
+                            apart = true;
+                        }
                         UnionOwner::Person(v) => owner = Some(v.person),
                         UnionOwner::Dangling(p) => prior = Some(p),
                         UnionOwner::Free => {}
@@ -372,7 +386,13 @@ impl<'a> Assoc<'a> {
                 }
                 match found {
                     Found::Live(ident) => {
-                        join(self.settled(&ident.person).await?);
+                        let theirs = self.settled(&ident.person).await?;
+                        if theirs.person != mine.person && self.kept_apart(&mine, &theirs).await? {
+                            // The identity is another person's whom an operator kept apart: refused.
+                            self.record_conflict(&mine.person, Some(&theirs.person), &s.app.appid, "unlinked").await;
+                            return Err(Error::IdentityConflict);
+                        }
+                        join(theirs);
                         if let (Some(u), None) = (unionid, &ident.unionid) {
                             learnt.push((ident, u, s.app));
                         }
@@ -380,8 +400,8 @@ impl<'a> Assoc<'a> {
                     Found::Unlinked(_) | Found::Missing => fresh.push(Fresh {
                         seen: *s,
                         // Recorded on the identity when the person will own it; claimed when free.
-                        unionid: unionid.filter(|_| owner.is_some() || claimable(&owner, &prior, unionid)),
-                        claim: unionid.filter(|_| owner.is_none() && claimable(&owner, &prior, unionid)),
+                        unionid: unionid.filter(|_| !apart && (owner.is_some() || claimable(&owner, &prior, unionid))),
+                        claim: unionid.filter(|_| !apart && owner.is_none() && claimable(&owner, &prior, unionid)),
                         prior,
                         unlinked_from,
                     }),
@@ -414,6 +434,9 @@ impl<'a> Assoc<'a> {
                     let l = linked_of(f.seen.app, f.seen.openid, via, now);
                     tx.add(identity_of(&l, &merged.person, f.unionid, f.unlinked_from.as_ref()).create());
                     tx.add(Membership { person: merged.person.clone(), linked: l.clone() }.create());
+                    if let Some(from) = &f.unlinked_from {
+                        tx.add(person::never(&merged.person, from));
+                    }
                     if let (Some(u), Some(op)) = (f.claim, &f.seen.app.open_platform) {
                         tx.extend(union::claim(op, u, &merged.person, f.prior.as_ref()));
                     }
@@ -480,7 +503,8 @@ impl<'a> Assoc<'a> {
             let theirs = match prior {
                 Err(v)
                     if v.person != mine.person
-                        && self.refused_by_unlink(ident.unlinked_from.as_ref(), &v.person).await? =>
+                        && (self.refused_by_unlink(ident.unlinked_from.as_ref(), &v.person).await?
+                            || self.kept_apart(&mine, &v).await?) =>
                 {
                     return Ok((mine, false));
                 }
@@ -528,6 +552,12 @@ impl<'a> Assoc<'a> {
         }
         if let Some(appid) = clash(a.linked.iter().chain(&b.linked).map(|l| (&l.appid, &l.openid))) {
             self.record_conflict(&a.person, Some(&b.person), &appid, "merge").await;
+            return Err(Error::IdentityConflict);
+        }
+        if self.kept_apart(&a, &b).await? {
+            if let Some(l) = b.linked.first() {
+                self.record_conflict(&a.person, Some(&b.person), &l.appid, "unlinked").await;
+            }
             return Err(Error::IdentityConflict);
         }
         // The smaller person moves; on a tie the younger one (UUIDv7 order).
@@ -634,7 +664,23 @@ impl<'a> Assoc<'a> {
     ) -> Op {
         tx.add(person::bump(&view.person, &self.ids.token()));
         tx.add(identity_of(linked, &view.person, unionid, unlinked_from).create());
+        if let Some(f) = unlinked_from {
+            tx.add(person::never(&view.person, f));
+        }
         tx.add(Membership { person: view.person.clone(), linked: linked.clone() }.create())
+    }
+
+    /// Whether an operator's unlink keeps `a` and `b` apart (either names the other as a
+    /// person it is never joined to, as that person is now).
+    async fn kept_apart(&self, a: &PersonView, b: &PersonView) -> Result<bool, Error> {
+        for (x, y) in [(a, b), (b, a)] {
+            for n in &x.never {
+                if self.root_of(n).await?.as_ref() == Some(&y.person) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// A refused link is kept for operators, under both persons (and logged without ids of

@@ -13,8 +13,7 @@ use crate::domain::views::rfc3339_secs;
 use crate::domain::webauth::{begin, token_ok, Finish, Started};
 use crate::domain::Urls;
 use crate::error::Error;
-use crate::ids::{AppId, Code, OpenId, PersonId, SiteUserId};
-use crate::items::identity::Found;
+use crate::ids::{AppId, Code, OpenId, SiteUserId};
 use crate::items::scene::{self, Scene};
 use crate::items::state::{Page, Purpose};
 use crate::items::{refs, Tx};
@@ -89,20 +88,6 @@ pub struct Scenes<'a> {
     pub urls: &'a Urls,
 }
 
-/// The people a scene names (the site user's, the scanner's), for refs an erase follows.
-async fn named_people(assoc: Assoc<'_>, pairs: &[(&AppId, &OpenId)]) -> Result<Vec<PersonId>, Error> {
-    let mut out: Vec<PersonId> = Vec::new();
-    for (appid, openid) in pairs {
-        if let Found::Live(i) = assoc.lookup(appid, openid).await? {
-            let p = assoc.view(&i.person).await.map(|v| v.person).unwrap_or(i.person);
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
-}
-
 fn label_ok(l: &str) -> bool {
     let n = l.chars().count();
     (1..=MAX_LABEL_CHARS).contains(&n) && !l.chars().any(char::is_control)
@@ -156,9 +141,7 @@ impl Scenes<'_> {
         let site_app = site.as_app()?;
         let mut tx = Tx::new();
         tx.add(item.create());
-        for p in named_people(self.assoc, &[(&site_app.appid, &item.user.as_openid())]).await? {
-            tx.add(refs::put(&p, &scene::key(&id), expires_at + scene::KEPT_SECS));
-        }
+        tx.add(refs::put(&site_app.appid, &item.user.as_openid(), &scene::key(&id), expires_at + scene::KEPT_SECS));
         tx.commit(self.assoc.store).await?;
         let ticket_q: String = form_urlencoded::byte_serialize(qr.ticket.as_bytes()).collect();
         Ok(SceneAnswer {
@@ -229,9 +212,7 @@ impl Scenes<'_> {
         let code = self.assoc.ids.token();
         let mut tx = Tx::new();
         tx.add(scene::scanned(id, openid, &code));
-        for p in named_people(self.assoc, &[(&oa.appid, openid)]).await? {
-            tx.add(refs::put(&p, &scene::key(id), sc.expires_at_secs + scene::KEPT_SECS));
-        }
+        tx.add(refs::put(&oa.appid, openid, &scene::key(id), sc.expires_at_secs + scene::KEPT_SECS));
         match tx.commit(self.assoc.store).await {
             Ok(()) => Ok(ScanOutcome::Confirm { label: sc.label, link: self.confirm_link(id, &code) }),
             // Another scan got there first.
@@ -319,11 +300,9 @@ pub(crate) async fn confirmed(
         }
         Err(e) => return Err(e),
     };
-    let mut tx = Tx::new();
-    tx.add(scene::bind(id, &grant.openid, &view.person));
-    tx.add(refs::put(&view.person, &scene::key(id), sc.expires_at_secs + scene::KEPT_SECS));
-    match tx.commit(assoc.store).await {
-        Ok(()) | Err(crate::items::TxError::Refused(_)) => Ok(Finish::Page(Page::SceneBound)),
+    // The scene's refs (its site user's, its scanner's) were written with it.
+    match assoc.store.write(scene::bind(id, &grant.openid, &view.person)).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(Finish::Page(Page::SceneBound)),
         Err(e) => Err(e.into()),
     }
 }

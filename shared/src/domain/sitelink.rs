@@ -200,10 +200,7 @@ pub(crate) async fn checked(
     let mut tx = Tx::new();
     let spend = tx.add(link_nonce::spend(nonce, timestamp + LINK_TTL_SECS + 60));
     tx.add(sc.create());
-    if let Some(follower) = assoc.identity(&oa.appid, &grant.openid).await? {
-        let person = assoc.view(&follower.person).await.map(|v| v.person).unwrap_or(follower.person);
-        tx.add(refs::put(&person, &site_code::key(&sc.code), sc.ttl_secs));
-    }
+    tx.add(refs::put(&oa.appid, &grant.openid, &site_code::key(&sc.code), sc.ttl_secs));
     match tx.commit(assoc.store).await {
         Ok(()) => {}
         Err(TxError::Refused(op)) if op == spend => return Ok(Finish::Page(Page::Used)),

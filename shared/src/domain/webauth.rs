@@ -260,7 +260,7 @@ impl WebAuth<'_> {
         };
         let mut tx = Tx::new();
         tx.add(t.create());
-        tx.add(refs::put(&view.person, &t.key(), t.ttl_secs));
+        tx.add(refs::put(&t.owner_appid, &t.owner_openid, &t.key(), t.ttl_secs));
         tx.commit(self.assoc.store).await?;
         Ok(TicketAnswer {
             url: format!("{}/v1/auth/start?ticket={}", self.urls.public_base, t.id),
@@ -384,9 +384,13 @@ impl WebAuth<'_> {
             _ => grant.unionid.clone(),
         };
         let seen = Seen { appid: app.appid.clone(), openid: grant.openid.clone(), unionid };
-        match self.assoc.store.write(ticket::saw(id, binding, index, &seen)).await {
+        // The evidence names the browser's identity: a ref lets erasing its person find it.
+        let mut tx = Tx::new();
+        tx.add(ticket::saw(id, binding, index, &seen));
+        tx.add(refs::put(&seen.appid, &seen.openid, &t.key(), t.ttl_secs));
+        match tx.commit(self.assoc.store).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Err(Error::StateInvalid),
+            Err(crate::items::TxError::Refused(_)) => return Err(Error::StateInvalid),
             Err(e) => return Err(e.into()),
         }
         let next = index + 1;
@@ -440,10 +444,12 @@ pub(crate) async fn settle_confirm(assoc: Assoc<'_>, c: &Confirmed, code: &str, 
         Some(e) if passing(e) => {
             vec![confirm::issue(code, &c.ticket.id, assoc.clock.now_secs() + CONFIRM_TTL_SECS)]
         }
-        _ => vec![
-            ticket::delete(&c.ticket.id),
-            crate::store::Write::Delete { key: refs::key(&c.ticket.person, &c.ticket.key()), cond: vec![] },
-        ],
+        _ => {
+            let t = &c.ticket;
+            let mut w = vec![ticket::delete(&t.id), refs::delete(&t.owner_appid, &t.owner_openid, &t.key())];
+            w.extend(c.seen.iter().map(|s| refs::delete(&s.appid, &s.openid, &t.key())));
+            w
+        }
     };
     for w in writes {
         if let Err(e) = assoc.store.write(w).await {

@@ -17,6 +17,9 @@ pub const MERGING: &str = "merging";
 /// attaches never contend with one another, only with a merge.
 pub const VERSION: &str = "version";
 pub const ABSORBED_PREFIX: &str = "M#";
+/// `N#<other>`: this person holds an identity an operator unlinked from `other`; the two are
+/// never joined again by a unionid or a merge.
+pub const NEVER_PREFIX: &str = "N#";
 pub const ABSORBED_AT: &str = "at";
 
 pub fn pk(person: &PersonId) -> String {
@@ -148,4 +151,14 @@ pub fn absorbed(winner: &PersonId, loser: &PersonId, at_millis: i64) -> Write {
 /// The person an `M#` item of a partition names.
 pub fn absorbed_of(sk: &str) -> Option<PersonId> {
     sk.strip_prefix(ABSORBED_PREFIX).and_then(|l| PersonId::parse(l).ok())
+}
+
+/// Keeps `person` and `other` apart for good.
+pub fn never(person: &PersonId, other: &PersonId) -> Write {
+    Write::Put { item: item(&Key::new(pk(person), format!("{NEVER_PREFIX}{other}")), []), cond: vec![] }
+}
+
+/// The person an `N#` item of a partition names.
+pub fn never_of(sk: &str) -> Option<PersonId> {
+    sk.strip_prefix(NEVER_PREFIX).and_then(|l| PersonId::parse(l).ok())
 }

@@ -1,24 +1,31 @@
-//! `P#<person>` / `R#<pk>|<sk>`: a short-lived item elsewhere that names the person (a ticket,
-//! a scene, a site code). Written with that item, living as long, so erasing the person finds
-//! and deletes it without scanning the table.
+//! `REF#<appid>#<openid>` / `<pk>|<sk>`: a short-lived item that names an identity (a ticket, a
+//! pass's evidence, a scene, a site code). Written with that item, living as long, keyed by the
+//! identity — not its person, who may not exist yet — so erasing a person finds every item that
+//! names any of its identities without scanning the table.
 
-use crate::ids::PersonId;
-use crate::items::person;
+use crate::ids::{AppId, OpenId};
 use crate::store::{item, Attr, Key, Write};
 
-pub const PREFIX: &str = "R#";
 pub const TTL: &str = "ttl";
 
-pub fn key(person: &PersonId, target: &Key) -> Key {
-    Key::new(person::pk(person), format!("{PREFIX}{}|{}", target.pk, target.sk))
+pub fn pk(appid: &AppId, openid: &OpenId) -> String {
+    format!("REF#{appid}#{openid}")
 }
 
-pub fn put(person: &PersonId, target: &Key, ttl_secs: i64) -> Write {
-    Write::Put { item: item(&key(person, target), [(TTL, Attr::N(ttl_secs))]), cond: vec![] }
+pub fn key(appid: &AppId, openid: &OpenId, target: &Key) -> Key {
+    Key::new(pk(appid, openid), format!("{}|{}", target.pk, target.sk))
 }
 
-/// The item a ref (an SK of a person's partition) points at.
+pub fn put(appid: &AppId, openid: &OpenId, target: &Key, ttl_secs: i64) -> Write {
+    Write::Put { item: item(&key(appid, openid, target), [(TTL, Attr::N(ttl_secs))]), cond: vec![] }
+}
+
+pub fn delete(appid: &AppId, openid: &OpenId, target: &Key) -> Write {
+    Write::Delete { key: key(appid, openid, target), cond: vec![] }
+}
+
+/// The item a ref (an SK of an identity's ref partition) points at.
 pub fn target(sk: &str) -> Option<Key> {
-    let (pk, sk) = sk.strip_prefix(PREFIX)?.split_once('|')?;
+    let (pk, sk) = sk.split_once('|')?;
     Some(Key::new(pk, sk))
 }
