@@ -70,8 +70,8 @@ async fn pivot_counts(kind: StoreKind) {
     // the identity it saw), the confirm code and the outcome. Nothing is linked yet.
     assert_eq!(cb, Counts { gets: 2, queries: 0, writes: 3, transactions: 1 });
     // Confirm: code, ticket, spend; the owner; the person settled, the OA identity and its
-    // unionid; one transaction links; the ticket and its ref go.
-    assert!(confirm.transactions == 1 && confirm.writes == 3, "{confirm:?}");
+    // unionid; one transaction links; the ticket and its refs go.
+    assert!(confirm.transactions == 1 && confirm.writes == 4, "{confirm:?}");
     assert_eq!(cold, Counts { gets: 2, queries: 0, writes: 0, transactions: 0 });
     assert_eq!(warm, Counts { gets: 1, queries: 0, writes: 0, transactions: 0 }, "warm translation is one read");
 }
