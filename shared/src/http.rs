@@ -175,17 +175,24 @@ pub fn require_key(req: &Request, expected: Option<&crate::ids::Secret>) -> Resu
     }
 }
 
+/// Authorization URLs carry codes, states and confirm codes: a page or redirect of the bridge
+/// never hands them on in a `Referer`.
+const NO_REFERRER: &str = "no-referrer";
+
 pub fn redirect(location: &str) -> Response {
     http::Response::builder()
         .status(302)
         .header(http::header::LOCATION, location)
         .header(http::header::CACHE_CONTROL, "no-store")
+        .header(http::header::REFERRER_POLICY, NO_REFERRER)
         .body(Bytes::new())
         .unwrap_or_else(|_| problem(&Error::Internal("bad redirect location".into())))
 }
 
 pub fn html(status: u16, body: String) -> Response {
-    text(status, "text/html; charset=utf-8", body)
+    let mut r = text(status, "text/html; charset=utf-8", body);
+    r.headers_mut().insert(http::header::REFERRER_POLICY, http::HeaderValue::from_static(NO_REFERRER));
+    r
 }
 
 /// A body of another type than JSON (an HTML page, WeChat's plain `success`, reply XML).

@@ -141,6 +141,12 @@ both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async mov
     e.post("/v1/qr/scenes", &json!({"site_user_id": "x", "label": "x".repeat(65)}), Some(&site_key(&e)))
         .await
         .expect_problem(400, "invalid_request");
+    // A label is plain text in the official account's reply: no link, no bidi tricks, no brackets.
+    for label in ["see https://evil.example", "www.evil.example", "a\u{202E}moc.live", "」 click here", "a\u{200B}b"] {
+        e.post("/v1/qr/scenes", &json!({"site_user_id": "x", "label": label}), Some(&site_key(&e)))
+            .await
+            .expect_problem(400, "invalid_request");
+    }
     e.post("/v1/qr/scenes", &json!({"site_user_id": "x", "appid": PLATFORM_MP}), Some(&site_key(&e)))
         .await
         .expect_problem(404, "unknown_app");

@@ -56,8 +56,12 @@ impl Admin<'_> {
                     others_carry = true;
                 }
             }
-            if !others_carry {
-                retire = Some(union::retire(op, u, &view.person));
+            // The unionid names the person that claimed it (merged into this one since, maybe):
+            // retired under what it says, its mark under that person.
+            let stored =
+                self.assoc.store.get(&union::key(op, u)).await?.map(|it| union::owner(&it)).transpose()?.flatten();
+            if let Some(claimer) = stored.filter(|_| !others_carry) {
+                retire = Some(union::retire(op, u, &claimer));
             }
         }
         let mut tx = Tx::new();
@@ -158,11 +162,20 @@ impl Admin<'_> {
                 deletes.push(Key::new(refs::pk(appid, openid), sk));
             }
         }
+        deletes.push(person::key(&root));
         deletes.sort();
         deletes.dedup();
-        // The person item last: a retry after a partial erase still finds everything else.
-        deletes.retain(|k| *k != person::key(&root));
-        deletes.push(person::key(&root));
+        // What is found through the person goes first, the person's own partition (its
+        // memberships and marks, which find the rest) after, its person item last: an erase
+        // that stops half-way is finished by running it again.
+        let root_pk = person::pk(&root);
+        let order = |k: &Key| match (k.pk.starts_with("P#"), k.pk == root_pk) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) if k.sk != person::SK => 2,
+            (true, true) => 3,
+        };
+        deletes.sort_by_key(|k| order(k));
         for w in scrub {
             match self.assoc.store.write(w).await {
                 Ok(()) | Err(crate::store::StoreError::ConditionFailed { .. }) => {}

@@ -397,6 +397,13 @@ impl<'a> Assoc<'a> {
                             learnt.push((ident, u, s.app));
                         }
                     }
+                    Found::Unlinked(_) | Found::Missing
+                        if self.refused_by_unlink(unlinked_from.as_ref(), &mine.person).await? =>
+                    {
+                        // An operator unlinked this identity from this very person.
+                        self.record_conflict(&mine.person, None, &s.app.appid, "unlinked").await;
+                        return Err(Error::IdentityConflict);
+                    }
                     Found::Unlinked(_) | Found::Missing => fresh.push(Fresh {
                         seen: *s,
                         // Recorded on the identity when the person will own it; claimed when free.
@@ -418,6 +425,28 @@ impl<'a> Assoc<'a> {
                 self.record_conflict(&mine.person, other, &appid, "link").await;
                 return Err(Error::IdentityConflict);
             }
+            // Every pair of the persons to be one, before any merge is written.
+            for (i, a) in others.iter().enumerate() {
+                for b in &others[i + 1..] {
+                    if self.kept_apart(a, b).await? {
+                        if let Some(s) = seen.first() {
+                            self.record_conflict(&a.person, Some(&b.person), &s.app.appid, "unlinked").await;
+                        }
+                        return Err(Error::IdentityConflict);
+                    }
+                }
+            }
+            // One claim per unionid (two accounts of one open platform may show the same one).
+            let mut claimed: Vec<(&crate::ids::OpenPlatformId, &UnionId)> = Vec::new();
+            for f in fresh.iter_mut() {
+                if let (Some(u), Some(op)) = (f.claim, &f.seen.app.open_platform) {
+                    if claimed.contains(&(op, u)) {
+                        f.claim = None;
+                    } else {
+                        claimed.push((op, u));
+                    }
+                }
+            }
             let mut merged = mine;
             for o in others {
                 match self.merge(merged.clone(), o).await? {
@@ -430,12 +459,14 @@ impl<'a> Assoc<'a> {
                 let mut tx = Tx::new();
                 tx.add(person::bump(&merged.person, &self.ids.token()));
                 let mut added = Vec::new();
+                let mut nevers: Vec<PersonId> = Vec::new();
                 for f in &fresh {
                     let l = linked_of(f.seen.app, f.seen.openid, via, now);
                     tx.add(identity_of(&l, &merged.person, f.unionid, f.unlinked_from.as_ref()).create());
                     tx.add(Membership { person: merged.person.clone(), linked: l.clone() }.create());
-                    if let Some(from) = &f.unlinked_from {
+                    if let Some(from) = f.unlinked_from.as_ref().filter(|from| !nevers.contains(from)) {
                         tx.add(person::never(&merged.person, from));
+                        nevers.push(from.clone());
                     }
                     if let (Some(u), Some(op)) = (f.claim, &f.seen.app.open_platform) {
                         tx.extend(union::claim(op, u, &merged.person, f.prior.as_ref()));
@@ -596,6 +627,12 @@ impl<'a> Assoc<'a> {
                     }
                 }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        // What keeps the loser apart from others keeps the survivor apart from them too.
+        for it in self.store.query(&person::pk(loser), person::NEVER_PREFIX).await? {
+            if let Some(other) = sk(&it).and_then(person::never_of) {
+                self.store.write(person::never(winner, &other)).await?;
             }
         }
         match self.store.write(person::done_absorbing(winner, loser)).await {

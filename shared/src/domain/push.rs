@@ -130,7 +130,7 @@ impl Pushes<'_> {
         // already handled gets the same reply, changing nothing; a replay changes nothing.
         let now = clock.now_secs();
         let event = push_seen::event_key(&app.appid, &dedup_key(&msg));
-        let pair = push_seen::pair_key(&app.appid, &digest(&[ts, nonce]));
+        let pair = push_seen::signed_key(sig);
         let body_digest = digest(&[&String::from_utf8_lossy(body)]);
         let mut claim = Tx::new();
         let pair_op = claim.add(push_seen::claim_pair(&pair, &body_digest, now + SEEN_SECS));

@@ -88,9 +88,17 @@ pub struct Scenes<'a> {
     pub urls: &'a Urls,
 }
 
+/// A label is shown in the official account's reply: plain text only — no control, format
+/// (bidi, zero-width) or bracket characters that could dress it up, and nothing like a link.
 fn label_ok(l: &str) -> bool {
     let n = l.chars().count();
-    (1..=MAX_LABEL_CHARS).contains(&n) && !l.chars().any(char::is_control)
+    let odd = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+            || "<>「」『』【】[]()".contains(c)
+    };
+    let lower = l.to_ascii_lowercase();
+    (1..=MAX_LABEL_CHARS).contains(&n) && !l.chars().any(odd) && !lower.contains("://") && !lower.contains("www.")
 }
 
 impl Scenes<'_> {

@@ -189,6 +189,10 @@ pub(crate) async fn checked(
         return Ok(Finish::Page(Page::NotYours));
     }
     let now = assoc.clock.now_secs();
+    // The link may have been opened just in time; it is not good past its life by much.
+    if now - timestamp > LINK_TTL_SECS + 60 {
+        return Ok(Finish::Page(Page::Used));
+    }
     let sc = SiteCode {
         code: assoc.ids.token(),
         site: site.site_id.clone(),

@@ -128,11 +128,22 @@ pub fn return_url_allowed(allow: &[String], candidate: &str) -> bool {
     })
 }
 
+/// The return URL with the bridge's parameters, after dropping any of theirs it already held
+/// (so a return URL cannot say `result=linked` before the bridge does).
 fn with_query(return_url: &str, pairs: &[(&str, &str)]) -> String {
     match url::Url::parse(return_url) {
         Ok(mut u) => {
+            let kept: Vec<(String, String)> = u
+                .query_pairs()
+                .filter(|(k, _)| !pairs.iter().any(|(p, _)| p == k))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            u.set_query(None);
             {
                 let mut q = u.query_pairs_mut();
+                for (k, v) in &kept {
+                    q.append_pair(k, v);
+                }
                 for (k, v) in pairs {
                     q.append_pair(k, v);
                 }
@@ -173,8 +184,9 @@ fn from_outcome(o: Outcome) -> Result<Finish, Error> {
     }
 }
 
-/// Marker for "the user refused" in the state's `used` attribute (codes never contain `!`).
-const DENIED: &str = "!denied";
+/// Marker for "the user refused" in the state's `used` attribute (a code is printable ASCII
+/// without spaces, so it is never this).
+const DENIED: &str = " denied";
 
 /// Issues a state for `purpose`, bound to the browser by `binding`, and answers the authorize
 /// URL of `appid` for it.
@@ -498,6 +510,11 @@ mod tests {
         assert_eq!(
             with_query("https://a.example/x?y=1", &[("result", "denied")]),
             "https://a.example/x?y=1&result=denied"
+        );
+        assert_eq!(
+            with_query("https://a.example/x?result=linked&y=1", &[("result", "pending")]),
+            "https://a.example/x?y=1&result=pending",
+            "the return URL's own result is dropped"
         );
         assert_eq!(
             with_query("https://a.example/x", &[("result", "pending"), ("confirm", "c0")]),

@@ -3,9 +3,11 @@
 //! - `e<digest>`: the message (MsgId) or event (sender, time, event, key), with the reply it
 //!   got — a reply that names nobody: a login link is kept as its timestamp and nonce and
 //!   signed again for the retry's own sender;
-//! - `p<digest>`: the (timestamp, nonce) pair WeChat signed, with the digest of the first body
-//!   it came with — in plain mode the signature covers no body, so a pair is good for that
-//!   body only.
+//! - `MSG#signed#<signature>`: a signature WeChat made (over token, timestamp and nonce), with
+//!   the digest of the first body it came with — in plain mode the signature covers no body,
+//!   so it is good for that body only. Keyed by the signature itself, for every account: the
+//!   same signature under a re-split timestamp and nonce, or another account's URL, is the
+//!   same signature.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +23,8 @@ pub fn event_key(appid: &AppId, digest: &str) -> Key {
     Key::new(format!("MSG#{appid}#e{digest}"), SK)
 }
 
-pub fn pair_key(appid: &AppId, digest: &str) -> Key {
-    Key::new(format!("MSG#{appid}#p{digest}"), SK)
+pub fn signed_key(signature: &str) -> Key {
+    Key::new(format!("MSG#signed#{}", signature.to_ascii_lowercase()), SK)
 }
 
 /// The reply a handled push got.

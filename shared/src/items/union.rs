@@ -44,7 +44,7 @@ pub fn claim(op: &OpenPlatformId, unionid: &UnionId, person: &PersonId, prior: O
     ]
 }
 
-/// Retires a unionid of `person` (no identity of theirs carries it any more).
+/// Retires a unionid that names `person` (no identity of theirs carries it any more).
 pub fn retire(op: &OpenPlatformId, unionid: &UnionId, person: &PersonId) -> [Write; 2] {
     [
         Write::Delete { key: key(op, unionid), cond: vec![Check::Eq(PERSON.into(), s(person.as_str()))] },
