@@ -38,17 +38,21 @@ impl WeChat for OneUser {
     }
 }
 
-fn bridge() -> Bridge {
-    Bridge::builder()
-        .wechat(Arc::new(OneUser))
-        .registry(Registry::from_json(include_str!("../../config/demo-apps.json")).unwrap())
-        .build()
-        .unwrap()
+fn seed() -> Registry {
+    Registry::from_json(include_str!("../../config/demo-apps.json")).unwrap()
+}
+
+/// The demo registry imported into the embedded store, read through the per-container cache
+/// as a warm Lambda reads it.
+fn bridge(rt: &tokio::runtime::Runtime) -> Bridge {
+    let b = Bridge::builder().wechat(Arc::new(OneUser)).build().unwrap();
+    rt.block_on(b.registrar().unwrap().import(&seed())).unwrap();
+    b
 }
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let bridge = bridge();
+    let bridge = bridge(&rt);
     let app = AppId::parse("wx1a2b3c4d5e6f7001").unwrap();
     let code = Code::parse("benchcode").unwrap();
     rt.block_on(bridge.login().mp_login(&app, &code)).unwrap();
@@ -69,10 +73,11 @@ fn bench(c: &mut Criterion) {
     });
 
     // The same person seen by a merchant's mini program, then translation with a warm cache.
-    let merchant = bridge.registry().app(&AppId::parse("wx2b3c4d5e6f708101").unwrap()).unwrap().clone();
+    let seed = seed();
+    let merchant = seed.app(&AppId::parse("wx2b3c4d5e6f708101").unwrap()).unwrap().clone();
     let person = rt
         .block_on(bridge.assoc().login(
-            &bridge.registry().app(&app).unwrap().clone(),
+            &seed.app(&app).unwrap().clone(),
             &OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap(),
             None,
             Via::Jscode2session,
@@ -83,10 +88,11 @@ fn bench(c: &mut Criterion) {
     let merchant_openid = OpenId::parse("oMerchantOpenid000000000000x").unwrap();
     rt.block_on(bridge.assoc().link(&merchant, &merchant_openid, None, &person, Via::WebAuth)).unwrap();
     let from = OpenId::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE").unwrap();
-    let t = rt.block_on(bridge.translator().translate(&app, &from, &merchant.appid)).unwrap();
+    let service = shared::registry::Holder::Service;
+    let t = rt.block_on(bridge.translator().translate_for(&service, &app, &from, &merchant.appid)).unwrap();
     assert_eq!(t.openid, merchant_openid.as_str());
     c.bench_function("translate platform -> merchant openid (warm cache, memory store)", |b| {
-        b.iter(|| rt.block_on(bridge.translator().translate(&app, &from, &merchant.appid)).unwrap())
+        b.iter(|| rt.block_on(bridge.translator().translate_for(&service, &app, &from, &merchant.appid)).unwrap())
     });
 }
 
@@ -101,8 +107,9 @@ fn bench_push(c: &mut Criterion) {
     use shared::wechat::push::{sha1_sorted, PushCrypto};
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let bridge = bridge();
-    let pivot = bridge.registry().pivot().unwrap().clone();
+    let bridge = bridge(&rt);
+    let seed = seed();
+    let pivot = seed.app(seed.platform.pivot.as_ref().unwrap()).unwrap().clone();
     let token = pivot.token.clone().unwrap();
     let crypto = PushCrypto::new(pivot.encoding_aes_key.as_ref().unwrap(), pivot.appid.as_str()).unwrap();
     let mut n = 0u64;

@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use crate::directory::{CacheLife, Cached, Directory, StoreDirectory};
 use crate::domain::access_token::Broker;
 use crate::domain::admin::Admin;
 use crate::domain::assoc::Assoc;
 use crate::domain::login::Login;
 use crate::domain::push::Pushes;
+use crate::domain::registrar::Registrar;
 use crate::domain::scene::Scenes;
 use crate::domain::sitelink::SiteLinks;
 use crate::domain::translate::{PersonCache, Translator};
@@ -16,15 +18,22 @@ use crate::domain::webauth::WebAuth;
 use crate::domain::Urls;
 use crate::error::Error;
 use crate::ids::Secret;
+use crate::pairwise::Pairwise;
 use crate::ports::{Clock, Ids, RandomIds, SystemClock};
 use crate::registry::Registry;
+use crate::session_seal::{derive, SessionSeal};
 use crate::settings::{self, Mode, Settings, Source};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::MemoryStore;
 use crate::store::Store;
 use crate::tokens::Tokens;
+use crate::vault::{KmsKey, LocalKey, Vault};
 use crate::wechat::client::WeChatClient;
 use crate::wechat::{NoWeChat, WeChat};
+
+/// Local mode's key for sealing the registry's secrets and deriving pairwise ids when none is
+/// configured: a development value, public by design; AWS mode never uses it.
+const LOCAL_DEV_KEY: [u8; 32] = *b"wxbridge-local-development-key!!";
 
 /// How operators' requests (identity-api) are authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +50,11 @@ pub struct Bridge {
     wechat: Arc<dyn WeChat>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn Ids>,
-    registry: Arc<Registry>,
+    directory: Arc<dyn Directory>,
+    /// Only in the functions that open or write the registry's secrets.
+    vault: Option<Vault>,
+    pairwise: Pairwise,
+    sessions: SessionSeal,
     tokens: Tokens,
     urls: Urls,
     /// Only in the functions that sign or check login links.
@@ -66,7 +79,7 @@ impl Bridge {
             .urls(s.urls.clone())
             .stash_ttl_secs(s.stash_ttl_secs)
             .wechat(Arc::new(WeChatClient::new(s.wechat.clone())?));
-        let needs_aws = s.table.is_some() || !s.ssm_names().is_empty();
+        let needs_aws = s.table.is_some() || !s.ssm_names().is_empty() || s.kms_key_id.is_some();
         let aws = if needs_aws { Some(aws_config::load_from_env().await) } else { None };
         let ssm = match &aws {
             Some(aws) if !s.ssm_names().is_empty() => fetch_ssm(aws, &s.ssm_names()).await?,
@@ -79,20 +92,34 @@ impl Bridge {
                     Some(ssm.get(p).cloned().ok_or_else(|| Error::Internal(format!("SSM parameter {p} is missing")))?)
                 }
                 Source::File(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| Error::Internal(format!("cannot read registry {path}: {e}")))?,
+                    std::fs::read_to_string(path).map_err(|e| Error::Internal(format!("cannot read {path}: {e}")))?,
                 ),
                 Source::Unset => None,
             })
         };
-        if let (Some(table), Some(aws)) = (&s.table, &aws) {
-            b = b.store(Arc::new(DynamoStore::new(DynamoStore::client(aws), table.clone())));
-        } else {
-            tracing::warn!("WXBRIDGE_TABLE is not set: using the in-memory store");
-        }
-        let registry = resolve(&s.registry)?
-            .ok_or_else(|| Error::Internal("set WXBRIDGE_REGISTRY, WXBRIDGE_REGISTRY_JSON or its _SSM".into()))?;
-        b = b.registry(Registry::from_json(&registry)?);
+        let store: Arc<dyn Store> = match (&s.table, &aws) {
+            (Some(table), Some(aws)) => Arc::new(DynamoStore::new(DynamoStore::client(aws), table.clone())),
+            _ => {
+                tracing::warn!("WXBRIDGE_TABLE is not set: using the in-memory store");
+                Arc::new(MemoryStore::new())
+            }
+        };
+        let vault = match (&s.kms_key_id, &aws, s.mode) {
+            (Some(k), Some(aws), _) => Some(Vault::new(Arc::new(KmsKey::new(aws, k)))),
+            (None, _, Mode::Local) => Some(Vault::new(Arc::new(match resolve(&s.local_key)? {
+                Some(hex_key) => LocalKey::from_hex("local", &hex_key)?,
+                None => LocalKey::new("local", LOCAL_DEV_KEY),
+            }))),
+            _ => None,
+        };
+        b = b
+            .store(store.clone())
+            .vault(vault.clone())
+            .directory(Arc::new(Cached::new(StoreDirectory { store, vault }, CacheLife::LAMBDA)));
+        b = match resolve(&s.seal_key)? {
+            Some(k) => b.seal_key(Secret::new(k)),
+            None => b.seal_key(Secret::new(hex::encode(LOCAL_DEV_KEY))),
+        };
         // Throwaway keys are fine for a local run, never in AWS; a function that needs no link
         // key is given none.
         b = match resolve(&s.link_key)? {
@@ -113,18 +140,35 @@ impl Bridge {
             (None, None) => b.tokens(Tokens::none(issuer, ttl)),
         };
         // Operators: IAM in AWS (API Gateway checked the caller); the admin key locally.
-        b.admin_auth(match s.mode {
-            Mode::Aws => AdminAuth::Iam,
-            Mode::Local => AdminAuth::Key,
-        })
-        .build()
+        let bridge = b
+            .admin_auth(match s.mode {
+                Mode::Aws => AdminAuth::Iam,
+                Mode::Local => AdminAuth::Key,
+            })
+            .build()?;
+        // A local run may seed its (embedded) store; in AWS the registry is only in the table.
+        if let Some(seed) = resolve(&s.registry)? {
+            bridge.registrar()?.import(&Registry::from_json(&seed)?).await?;
+        }
+        Ok(bridge)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    pub fn directory(&self) -> &dyn Directory {
+        &*self.directory
+    }
+    pub fn pairwise(&self) -> &Pairwise {
+        &self.pairwise
+    }
+    /// Changes the registry: only where the registry's secrets can be sealed.
+    pub fn registrar(&self) -> Result<Registrar<'_>, Error> {
+        let vault = self
+            .vault
+            .as_ref()
+            .ok_or_else(|| Error::Internal("this function cannot change the registry (no KMS key)".into()))?;
+        Ok(Registrar { store: &*self.store, vault, directory: &*self.directory, clock: &*self.clock })
     }
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
@@ -146,13 +190,15 @@ impl Bridge {
         Login {
             assoc: self.assoc(),
             wechat: &*self.wechat,
-            apps: &self.registry,
+            apps: &*self.directory,
             tokens: &self.tokens,
+            pairwise: &self.pairwise,
+            sessions: &self.sessions,
             stash_ttl_secs: self.stash_ttl_secs,
         }
     }
     pub fn webauth(&self) -> WebAuth<'_> {
-        WebAuth { assoc: self.assoc(), wechat: &*self.wechat, apps: &self.registry, urls: &self.urls }
+        WebAuth { assoc: self.assoc(), wechat: &*self.wechat, apps: &*self.directory, urls: &self.urls }
     }
     pub fn broker(&self) -> Broker<'_> {
         Broker { store: &*self.store, wechat: &*self.wechat, clock: &*self.clock, ids: &*self.ids }
@@ -162,21 +208,28 @@ impl Bridge {
             assoc: self.assoc(),
             wechat: &*self.wechat,
             broker: self.broker(),
-            apps: &self.registry,
+            apps: &*self.directory,
             urls: &self.urls,
+            pairwise: &self.pairwise,
         }
     }
     pub fn site_links(&self) -> SiteLinks<'_> {
-        SiteLinks { assoc: self.assoc(), apps: &self.registry, link_key: self.link_key.as_ref(), urls: &self.urls }
+        SiteLinks {
+            assoc: self.assoc(),
+            apps: &*self.directory,
+            link_key: self.link_key.as_ref(),
+            urls: &self.urls,
+            pairwise: &self.pairwise,
+        }
     }
     pub fn pushes(&self) -> Pushes<'_> {
-        Pushes { apps: &self.registry, scenes: self.scenes(), links: self.site_links() }
+        Pushes { apps: &*self.directory, scenes: self.scenes(), links: self.site_links() }
     }
     pub fn translator(&self) -> Translator<'_> {
-        Translator { assoc: self.assoc(), apps: &self.registry, cache: &self.translations }
+        Translator { assoc: self.assoc(), apps: &*self.directory, cache: &self.translations, pairwise: &self.pairwise }
     }
     pub fn admin(&self) -> Admin<'_> {
-        Admin { assoc: self.assoc(), apps: &self.registry, cache: Some(&self.translations) }
+        Admin { assoc: self.assoc(), apps: &*self.directory, cache: Some(&self.translations) }
     }
 }
 
@@ -206,7 +259,9 @@ pub struct BridgeBuilder {
     wechat: Option<Arc<dyn WeChat>>,
     clock: Option<Arc<dyn Clock>>,
     ids: Option<Arc<dyn Ids>>,
-    registry: Option<Registry>,
+    directory: Option<Arc<dyn Directory>>,
+    vault: Option<Option<Vault>>,
+    seal_key: Option<Secret>,
     tokens: Option<Tokens>,
     urls: Option<Urls>,
     link_key: Option<Option<Secret>>,
@@ -234,8 +289,21 @@ impl BridgeBuilder {
         self.ids = Some(i);
         self
     }
+    /// The seed document as the registry, read-only (unit tests).
     pub fn registry(mut self, r: Registry) -> Self {
-        self.registry = Some(r);
+        self.directory = Some(Arc::new(r));
+        self
+    }
+    pub fn directory(mut self, d: Arc<dyn Directory>) -> Self {
+        self.directory = Some(d);
+        self
+    }
+    pub fn vault(mut self, v: Option<Vault>) -> Self {
+        self.vault = Some(v);
+        self
+    }
+    pub fn seal_key(mut self, k: Secret) -> Self {
+        self.seal_key = Some(k);
         self
     }
     pub fn tokens(mut self, t: Tokens) -> Self {
@@ -265,16 +333,22 @@ impl BridgeBuilder {
             Some(t) => t,
             None => Tokens::ephemeral(&urls.public_base, settings::DEFAULT_TOKEN_TTL_SECS)?,
         };
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let vault = self.vault.unwrap_or_else(|| Some(Vault::ephemeral()));
+        let directory = self.directory.unwrap_or_else(|| {
+            Arc::new(Cached::new(StoreDirectory { store: store.clone(), vault: vault.clone() }, CacheLife::LAMBDA))
+        });
+        let seal_key = self.seal_key.unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())));
         Ok(Bridge {
             admin_auth: self.admin_auth.unwrap_or(AdminAuth::Key),
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            store,
+            directory,
+            vault,
+            pairwise: Pairwise::new(derive(&seal_key, "pairwise/v1")),
+            sessions: SessionSeal::new(&seal_key),
             wechat: self.wechat.unwrap_or_else(|| Arc::new(NoWeChat)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),
-            registry: Arc::new(match self.registry {
-                Some(r) => r,
-                None => Registry::from_json(r#"{"apps": []}"#)?,
-            }),
             tokens,
             urls,
             link_key: self.link_key.unwrap_or_else(|| Some(Secret::new(hex::encode(rand::random::<[u8; 32]>())))),

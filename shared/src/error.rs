@@ -58,6 +58,9 @@ pub enum Error {
     ConfirmInvalid,
     #[error("this credential does not reach that resource")]
     Forbidden,
+    /// The registry change conflicts with what is stored (an owner, the one pivot).
+    #[error("{0}")]
+    RegistryConflict(String),
     #[error("the service is busy; retry")]
     Busy,
     #[error("the store cannot be reached right now; retry")]
@@ -76,7 +79,7 @@ impl Error {
             SignatureInvalid | WeChatUserBlocked | ConfirmMismatch | Forbidden => 403,
             RouteNotFound | UnknownApp | NotFound | NotLinked => 404,
             MethodNotAllowed(_) => 405,
-            IdentityConflict => 409,
+            IdentityConflict | RegistryConflict(_) => 409,
             PayloadTooLarge(_) => 413,
             WeChatRateLimited => 429,
             Internal(_) => 500,
@@ -114,6 +117,7 @@ impl Error {
             ConfirmMismatch => "confirm_mismatch",
             ConfirmInvalid => "confirm_invalid",
             Forbidden => "forbidden",
+            RegistryConflict(_) => "registry_conflict",
             Busy => "busy",
             StoreUnavailable => "store_unavailable",
             Internal(_) => "internal",

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::directory::DirectoryExt;
 use crate::error::Error;
 
 pub type Request = http::Request<Bytes>;
@@ -165,13 +166,16 @@ pub fn param<'a>(q: &'a std::collections::HashMap<String, String>, name: &str) -
 }
 
 /// The bearer credential must be this key (a site, service or admin key).
-pub fn require_key(req: &Request, expected: Option<&crate::ids::Secret>) -> Result<(), Error> {
-    let got = bearer(req)?;
-    let expected = expected.ok_or(Error::InvalidToken)?;
-    if crate::crypto::same_secret(got.as_bytes(), expected.expose().as_bytes()) {
-        Ok(())
-    } else {
-        Err(Error::InvalidToken)
+/// Who holds the bearer key: a service, admin, site or merchant credential from the registry.
+pub async fn credential(b: &crate::Bridge, req: &Request) -> Result<crate::registry::Holder, Error> {
+    b.directory().holder(bearer(req)?).await?.ok_or(Error::InvalidToken)
+}
+
+/// The site whose key the request carries; any other credential is not a site's.
+pub async fn site_credential(b: &crate::Bridge, req: &Request) -> Result<crate::registry::Site, Error> {
+    match credential(b, req).await? {
+        crate::registry::Holder::Site(id) => b.directory().site(&id).await?.ok_or(Error::InvalidToken),
+        _ => Err(Error::InvalidToken),
     }
 }
 

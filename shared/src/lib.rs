@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod crypto;
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -12,15 +13,18 @@ pub mod items;
 pub mod lambda;
 pub mod metrics;
 pub mod model;
+pub mod pairwise;
 pub mod ports;
 pub mod registry;
 pub mod routes;
+pub mod session_seal;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tokens;
+pub mod vault;
 pub mod wechat;
 
 pub use bridge::Bridge;

@@ -1,11 +1,14 @@
-//! The app registry: every WeChat app the bridge serves, who owns it, and its secrets.
-//! Loaded once per cold start; the same JSON shape as the simulator's `/sim/apps`.
+//! The registry's shapes: apps, sites, the platform's settings, and who holds a credential;
+//! and the seed document (`config/demo-apps.json`, a file or an SSM document) that
+//! `wxbridge registry import` and devstack write into the store. The bridge itself reads the
+//! registry through [`crate::directory::Directory`], one app at a time.
 
-use serde::Deserialize;
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use crate::error::Error;
-use crate::ids::{AppId, OpenPlatformId, Secret, SiteId};
+use crate::ids::{AppId, MerchantId, OpenPlatformId, Secret, SiteId};
 
 pub use crate::model::{AppKind, Owner, Role};
 
@@ -22,9 +25,12 @@ pub struct App {
     pub token: Option<Secret>,
     pub encoding_aes_key: Option<Secret>,
     pub safe_mode: bool,
+    /// The mini program a merchant's backend knows, when the merchant has several.
+    pub primary: bool,
 }
 
-/// An app as the registry file spells it: the role may be left out.
+/// An app as the registry document (and `PUT /v1/admin/apps/{appid}`) spells it: the role
+/// may be left out, and fields only the simulator reads are ignored.
 #[derive(Deserialize)]
 struct RawApp {
     appid: AppId,
@@ -43,12 +49,14 @@ struct RawApp {
     encoding_aes_key: Option<Secret>,
     #[serde(default)]
     safe_mode: bool,
+    #[serde(default)]
+    primary: bool,
 }
 
 impl TryFrom<RawApp> for App {
     type Error = String;
     fn try_from(r: RawApp) -> Result<Self, String> {
-        Ok(App {
+        let app = App {
             role: r.role.unwrap_or_else(|| Role::default_for(r.kind, &r.owner)),
             appid: r.appid,
             name: r.name,
@@ -59,7 +67,10 @@ impl TryFrom<RawApp> for App {
             token: r.token,
             encoding_aes_key: r.encoding_aes_key,
             safe_mode: r.safe_mode,
-        })
+            primary: r.primary,
+        };
+        app.check()?;
+        Ok(app)
     }
 }
 
@@ -67,12 +78,83 @@ impl App {
     pub fn is_pivot(&self) -> bool {
         self.role == Role::PivotOa
     }
+
+    /// What cannot work, refused before it is stored.
+    pub fn check(&self) -> Result<(), String> {
+        let id = &self.appid;
+        let fits = match self.role {
+            Role::PlatformMp | Role::MerchantMp => self.kind == AppKind::MiniProgram,
+            Role::PlatformOa | Role::PivotOa | Role::MerchantOa => self.kind == AppKind::OfficialAccount,
+            Role::App => self.kind == AppKind::MobileApp,
+            Role::Website => self.kind == AppKind::Website,
+            Role::Site => false,
+        };
+        if !fits {
+            return Err(format!("app {id}: role {} does not fit kind {}", self.role, self.kind));
+        }
+        let platform_role = matches!(self.role, Role::PlatformMp | Role::PlatformOa | Role::PivotOa);
+        let merchant_role = matches!(self.role, Role::MerchantMp | Role::MerchantOa);
+        match &self.owner {
+            Owner::Platform if merchant_role => return Err(format!("app {id}: a {} belongs to a merchant", self.role)),
+            Owner::Merchant(_) if platform_role => {
+                return Err(format!("app {id}: a {} belongs to the platform", self.role))
+            }
+            Owner::Site(_) => return Err(format!("app {id}: a site's accounts are registered as a site, not an app")),
+            _ => {}
+        }
+        if self.secret.expose().is_empty() {
+            return Err(format!("app {id}: secret is empty"));
+        }
+        if self.kind == AppKind::OfficialAccount {
+            if self.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
+                return Err(format!("app {id}: an official account needs its push token"));
+            }
+            match &self.encoding_aes_key {
+                Some(k) if crate::wechat::push::PushCrypto::new(k, id.as_str()).is_ok() => {}
+                _ => return Err(format!("app {id}: an official account needs its EncodingAESKey (43 characters)")),
+            }
+        }
+        if self.primary && self.kind != AppKind::MiniProgram {
+            return Err(format!("app {id}: only a mini program can be a merchant's primary"));
+        }
+        Ok(())
+    }
+
+    /// The app as an operator may see it: everything but the secrets.
+    pub fn public(&self) -> AppInfo {
+        AppInfo {
+            appid: self.appid.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            role: self.role,
+            owner: self.owner.clone(),
+            open_platform: self.open_platform.clone(),
+            safe_mode: self.safe_mode,
+            primary: self.primary,
+            has_token: self.token.is_some(),
+            has_encoding_aes_key: self.encoding_aes_key.is_some(),
+        }
+    }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// An app without its secrets (`GET /v1/admin/apps/{appid}`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AppInfo {
+    pub appid: AppId,
+    pub name: String,
+    pub kind: AppKind,
+    pub role: Role,
+    pub owner: Owner,
+    pub open_platform: Option<OpenPlatformId>,
+    pub safe_mode: bool,
+    pub primary: bool,
+    pub has_token: bool,
+    pub has_encoding_aes_key: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Site {
     pub site_id: SiteId,
-    pub api_key: Secret,
     /// Where a follower's login link ends, once the bridge has checked the follower's browser
     /// (the site's page that logs them in and calls `POST /v1/site/bind` with the code).
     #[serde(default)]
@@ -97,70 +179,170 @@ impl Site {
             token: None,
             encoding_aes_key: None,
             safe_mode: false,
+            primary: false,
         })
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Credentials {
-    pub service: Option<Secret>,
-    pub admin: Option<Secret>,
+/// The platform's own settings: one pivot, the menu key that asks for a login link, and where
+/// a web-view pass may return.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Platform {
+    pub pivot: Option<AppId>,
+    pub menu_login_key: Option<String>,
+    pub return_url_allow: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A merchant: a tenant, the owner of its apps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Merchant {
+    pub id: MerchantId,
+    /// The mini program its backend knows (its primary, else its first).
+    pub mini_program: Option<AppId>,
+}
+
+/// Whom a bearer credential belongs to. Keys are stored only as their SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Holder {
+    /// The platform's own backends: translation into any app.
+    Service,
+    /// Operators (devstack and local runs; IAM in AWS).
+    Admin,
+    Site(SiteId),
+    Merchant(MerchantId),
+}
+
+impl Holder {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "service" => Ok(Holder::Service),
+            "admin" => Ok(Holder::Admin),
+            _ => match s.split_once(':') {
+                Some(("site", id)) => Ok(Holder::Site(SiteId::parse(id)?)),
+                Some(("merchant", id)) => Ok(Holder::Merchant(MerchantId::parse(id)?)),
+                _ => Err(Error::InvalidRequest("unknown credential holder".into())),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Holder::Service => f.write_str("service"),
+            Holder::Admin => f.write_str("admin"),
+            Holder::Site(s) => write!(f, "site:{s}"),
+            Holder::Merchant(m) => write!(f, "merchant:{m}"),
+        }
+    }
+}
+
+/// How a credential is filed: the hex SHA-256 of the key (keys are random and long, so a fast
+/// hash is enough), and a short id to name it by.
+pub fn key_hash(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
+
+pub fn key_id(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Credentials {
+    service: Option<Secret>,
+    admin: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+struct SeedSite {
+    #[serde(flatten)]
+    site: Site,
+    api_key: Secret,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RegistryFile {
-    apps: Vec<App>,
+    #[serde(default, rename = "_comment")]
+    _comment: Option<String>,
+    apps: Vec<serde_json::Value>,
     #[serde(default)]
-    site: Option<Site>,
+    site: Option<serde_json::Value>,
     #[serde(default)]
-    sites: Vec<Site>,
+    sites: Vec<serde_json::Value>,
     #[serde(default)]
     menu_login_key: Option<String>,
     #[serde(default)]
     credentials: Credentials,
     #[serde(default)]
     return_url_allow: Vec<String>,
+    /// Demo merchant keys (devstack): a real deployment issues them with the admin API.
+    #[serde(default)]
+    merchant_keys: BTreeMap<MerchantId, Secret>,
 }
 
+/// The seed document, checked whole: every entry must be valid before any is written.
 #[derive(Debug)]
 pub struct Registry {
-    apps: HashMap<AppId, App>,
-    pivot: Option<AppId>,
+    apps: Vec<App>,
+    index: HashMap<AppId, usize>,
     pub sites: Vec<Site>,
-    pub menu_login_key: Option<String>,
-    pub credentials: Credentials,
-    pub return_url_allow: Vec<String>,
+    pub platform: Platform,
+    /// Every credential the seed names, as (holder, key).
+    pub keys: Vec<(Holder, Secret)>,
 }
 
 impl Registry {
+    /// Parses and checks the document. An error names the entry at fault.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let f: RegistryFile =
-            serde_json::from_str(text).map_err(|e| Error::Internal(format!("registry does not parse: {e}")))?;
-        let pivots: Vec<&App> = f.apps.iter().filter(|a| a.is_pivot()).collect();
-        if pivots.len() > 1 {
-            return Err(Error::Internal("registry names more than one pivot_oa".into()));
-        }
-        if let Some(p) = pivots.first() {
-            if p.kind != AppKind::OfficialAccount {
-                return Err(Error::Internal("the pivot must be an official account".into()));
+        let bad = |e: String| Error::InvalidRequest(format!("registry: {e}"));
+        let f: RegistryFile = serde_json::from_str(text).map_err(|e| bad(format!("does not parse: {e}")))?;
+        let mut apps = Vec::with_capacity(f.apps.len());
+        let mut index = HashMap::new();
+        for (i, raw) in f.apps.into_iter().enumerate() {
+            let name = raw.get("appid").and_then(|v| v.as_str()).map(str::to_owned).unwrap_or_else(|| format!("#{i}"));
+            let app: App = serde_json::from_value(raw).map_err(|e| bad(format!("app {name}: {e}")))?;
+            if index.insert(app.appid.clone(), apps.len()).is_some() {
+                return Err(bad(format!("app {name} is listed twice")));
             }
+            apps.push(app);
+        }
+        let pivots: Vec<&App> = apps.iter().filter(|a| a.is_pivot()).collect();
+        if pivots.len() > 1 {
+            return Err(bad(format!("app {} is a second pivot_oa", pivots[1].appid)));
         }
         let pivot = pivots.first().map(|a| a.appid.clone());
-        let mut apps = HashMap::new();
-        for a in f.apps {
-            if apps.insert(a.appid.clone(), a).is_some() {
-                return Err(Error::Internal("registry lists an appid twice".into()));
+        let mut sites = Vec::new();
+        let mut keys = Vec::new();
+        for raw in f.site.into_iter().chain(f.sites) {
+            let name = raw.get("site_id").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+            let s: SeedSite = serde_json::from_value(raw).map_err(|e| bad(format!("site {name}: {e}")))?;
+            for oa in &s.site.official_accounts {
+                if !apps.iter().any(|a| &a.appid == oa && a.kind == AppKind::OfficialAccount) {
+                    return Err(bad(format!("site {name}: {oa} is not a registered official account")));
+                }
             }
+            if sites.iter().any(|x: &Site| x.site_id == s.site.site_id) {
+                return Err(bad(format!("site {name} is listed twice")));
+            }
+            keys.push((Holder::Site(s.site.site_id.clone()), s.api_key));
+            sites.push(s.site);
         }
-        let mut sites = f.site.into_iter().collect::<Vec<_>>();
-        sites.extend(f.sites);
+        for (m, key) in f.merchant_keys {
+            if !apps.iter().any(|a| a.owner == Owner::Merchant(m.clone())) {
+                return Err(bad(format!("merchant {m} has a key but no app")));
+            }
+            keys.push((Holder::Merchant(m), key));
+        }
+        keys.extend(f.credentials.service.map(|k| (Holder::Service, k)));
+        keys.extend(f.credentials.admin.map(|k| (Holder::Admin, k)));
         Ok(Registry {
             apps,
-            pivot,
+            index,
             sites,
-            menu_login_key: f.menu_login_key,
-            credentials: f.credentials,
-            return_url_allow: f.return_url_allow,
+            platform: Platform { pivot, menu_login_key: f.menu_login_key, return_url_allow: f.return_url_allow },
+            keys,
         })
     }
 
@@ -177,49 +359,37 @@ impl Registry {
     }
 
     pub fn app(&self, appid: &AppId) -> Option<&App> {
-        self.apps.get(appid)
-    }
-
-    /// The app, if registered and of the kind the route serves; else `unknown_app`.
-    pub fn app_of_kind(&self, appid: &AppId, kind: AppKind) -> Result<&App, Error> {
-        self.apps.get(appid).filter(|a| a.kind == kind).ok_or(Error::UnknownApp)
+        self.index.get(appid).map(|&i| &self.apps[i])
     }
 
     pub fn pivot(&self) -> Option<&App> {
-        self.pivot.as_ref().and_then(|p| self.apps.get(p))
+        self.platform.pivot.as_ref().and_then(|p| self.app(p))
     }
 
+    /// The apps in the document's order.
     pub fn apps(&self) -> impl Iterator<Item = &App> {
-        self.apps.values()
+        self.apps.iter()
     }
 
-    /// The site whose API key the request carries.
-    pub fn site(&self, site: &SiteId) -> Option<&Site> {
-        self.sites.iter().find(|s| &s.site_id == site)
-    }
-
-    /// The official accounts `site` may bind through, first the default.
-    pub fn site_accounts(&self, site: &Site) -> Vec<&App> {
-        let listed: Vec<&App> = site
-            .official_accounts
+    pub fn holder_of(&self, key: &str) -> Option<&Holder> {
+        self.keys
             .iter()
-            .filter_map(|a| self.app(a))
-            .filter(|a| a.kind == AppKind::OfficialAccount)
-            .collect();
-        if site.official_accounts.is_empty() {
-            self.pivot().into_iter().collect()
-        } else {
-            listed
+            .find(|(_, k)| crate::crypto::same_secret(key.as_bytes(), k.expose().as_bytes()))
+            .map(|(h, _)| h)
+    }
+
+    /// The merchants, each with the mini program its backend knows.
+    pub fn merchants(&self) -> Vec<Merchant> {
+        let mut out: BTreeMap<MerchantId, Option<AppId>> = BTreeMap::new();
+        for a in &self.apps {
+            if let Owner::Merchant(m) = &a.owner {
+                let mp = out.entry(m.clone()).or_default();
+                if a.kind == AppKind::MiniProgram && (mp.is_none() || a.primary) {
+                    *mp = Some(a.appid.clone());
+                }
+            }
         }
-    }
-
-    /// The site an official account's login links are for: the first that binds through it.
-    pub fn site_of_account(&self, oa: &AppId) -> Option<&Site> {
-        self.sites.iter().find(|s| self.site_accounts(s).iter().any(|a| &a.appid == oa))
-    }
-
-    pub fn site_by_key(&self, key: &str) -> Option<&Site> {
-        self.sites.iter().find(|s| crate::crypto::same_secret(key.as_bytes(), s.api_key.expose().as_bytes()))
+        out.into_iter().map(|(id, mini_program)| Merchant { id, mini_program }).collect()
     }
 }
 
@@ -232,17 +402,43 @@ mod tests {
     #[test]
     fn demo_registry_loads_with_one_pivot() {
         let r = Registry::from_json(DEMO).unwrap();
-        let p = r.pivot().unwrap();
+        let p = r.app(r.platform.pivot.as_ref().unwrap()).unwrap();
         assert_eq!(p.kind, AppKind::OfficialAccount);
         assert!(r.apps().any(|a| a.role == Role::MerchantMp));
         assert_eq!(r.sites.len(), 2);
+        assert!(r.keys.iter().any(|(h, _)| matches!(h, Holder::Merchant(_))));
+    }
+
+    fn with_app(change: impl FnOnce(&mut serde_json::Value)) -> Result<Registry, Error> {
+        let mut doc: serde_json::Value = serde_json::from_str(DEMO).unwrap();
+        change(&mut doc);
+        Registry::from_json(&doc.to_string())
+    }
+
+    fn refused(change: impl FnOnce(&mut serde_json::Value), naming: &str) {
+        match with_app(change) {
+            Err(Error::InvalidRequest(m)) => assert!(m.contains(naming), "{m} should name {naming}"),
+            other => panic!("expected a refusal naming {naming}, got {other:?}"),
+        }
     }
 
     #[test]
-    fn app_of_kind_refuses_the_wrong_kind() {
-        let r = Registry::from_json(DEMO).unwrap();
-        let oa = r.pivot().unwrap().appid.clone();
-        assert!(matches!(r.app_of_kind(&oa, AppKind::MiniProgram), Err(Error::UnknownApp)));
-        assert!(r.app_of_kind(&oa, AppKind::OfficialAccount).is_ok());
+    fn what_cannot_work_is_refused_and_the_entry_named() {
+        refused(|d| d["apps"][5].as_object_mut().unwrap().remove("token").map(drop).unwrap(), "wx2b3c4d5e6f708102");
+        refused(|d| d["apps"][5]["encoding_aes_key"] = "short".into(), "wx2b3c4d5e6f708102");
+        refused(|d| d["apps"][5]["role"] = "pivot_oa".into(), "wx2b3c4d5e6f708102");
+        refused(|d| d["apps"][7]["owner"] = "platform".into(), "wx3c4d5e6f7a809202");
+        refused(|d| d["apps"][4]["role"] = "merchant_oa".into(), "wx2b3c4d5e6f708101");
+        refused(|d| d["apps"][4]["secret"] = "".into(), "wx2b3c4d5e6f708101");
+        refused(
+            |d| {
+                let again = d["apps"][4].clone();
+                d["apps"].as_array_mut().unwrap().push(again)
+            },
+            "listed twice",
+        );
+        refused(|d| d["sites"][0]["official_accounts"][0] = "wx2b3c4d5e6f708101".into(), "m1-shop");
+        refused(|d| d["merchant_keys"]["m9"] = "mk_x".into(), "m9");
+        refused(|d| d["surprise"] = true.into(), "surprise");
     }
 }

@@ -74,6 +74,14 @@ impl Routes {
         self.on(Method::POST, path, h)
     }
 
+    pub fn put<H, Fut>(self, path: &'static str, h: H) -> Self
+    where
+        H: Fn(Arc<Bridge>, Request) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response, Error>> + Send + 'static,
+    {
+        self.on(Method::PUT, path, h)
+    }
+
     pub fn delete<H, Fut>(self, path: &'static str, h: H) -> Self
     where
         H: Fn(Arc<Bridge>, Request) -> Fut + Clone + Send + Sync + 'static,

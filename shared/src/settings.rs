@@ -43,8 +43,19 @@ pub struct Settings {
     pub token_ttl_secs: i64,
     /// `WXBRIDGE_STASH_TTL_SECS`: how long a session_key is kept for the userinfo call.
     pub stash_ttl_secs: i64,
-    /// `WXBRIDGE_REGISTRY_JSON`, `WXBRIDGE_REGISTRY_JSON_SSM` or `WXBRIDGE_REGISTRY` (a file).
+    /// `WXBRIDGE_REGISTRY_JSON` or `WXBRIDGE_REGISTRY` (a file): local mode only, a seed
+    /// imported into the store at start. In AWS the registry lives in the table
+    /// (`wxbridge registry import`, the admin API).
     pub registry: Source,
+    /// `WXBRIDGE_KMS_KEY_ID`: the KMS key the registry's secrets are sealed under. A function
+    /// without it never opens a secret (and needs no KMS permission).
+    pub kms_key_id: Option<String>,
+    /// `WXBRIDGE_LOCAL_KEY` (64 hex): local mode's key for the registry's secrets instead of
+    /// KMS; a fixed development key when unset.
+    pub local_key: Source,
+    /// `WXBRIDGE_SEAL_KEY` or `WXBRIDGE_SEAL_KEY_SSM`: the server key that pairwise person ids
+    /// and the session_key sealed into a bridge token derive from. Required in `aws`.
+    pub seal_key: Source,
     /// `WXBRIDGE_SIGNING_KEYS` or `WXBRIDGE_SIGNING_KEYS_SSM`.
     pub signing_keys: Source,
     /// `WXBRIDGE_LINK_KEY` or `WXBRIDGE_LINK_KEY_SSM`.
@@ -109,10 +120,21 @@ impl Settings {
         }
         let open_base = base("WECHAT_OPEN_BASE", DEFAULT_OPEN_BASE)?;
         let timeout_ms = positive("WECHAT_TIMEOUT_MS", DEFAULT_WECHAT_TIMEOUT_MS as i64)? as u64;
-        let registry = match (secret("WXBRIDGE_REGISTRY_JSON"), var("WXBRIDGE_REGISTRY")) {
-            (Source::Unset, Some(path)) => Source::File(path),
-            (s, _) => s,
+        let registry = match (var("WXBRIDGE_REGISTRY_JSON"), var("WXBRIDGE_REGISTRY")) {
+            (Some(v), _) => Source::Value(Secret::new(v)),
+            (None, Some(path)) => Source::File(path),
+            (None, None) => Source::Unset,
         };
+        if mode == Mode::Aws && (registry != Source::Unset || var("WXBRIDGE_REGISTRY_JSON_SSM").is_some()) {
+            return Err(bad(
+                "WXBRIDGE_REGISTRY",
+                "the registry lives in the table in aws mode: import the document with `wxbridge registry import`",
+            ));
+        }
+        let seal_key = secret("WXBRIDGE_SEAL_KEY");
+        if mode == Mode::Aws && seal_key == Source::Unset {
+            return Err(bad("WXBRIDGE_SEAL_KEY", "is required when WXBRIDGE_MODE is aws"));
+        }
         Ok(Settings {
             mode,
             table,
@@ -131,6 +153,9 @@ impl Settings {
             token_ttl_secs: positive("WXBRIDGE_TOKEN_TTL_SECS", DEFAULT_TOKEN_TTL_SECS)?,
             stash_ttl_secs: positive("WXBRIDGE_STASH_TTL_SECS", DEFAULT_STASH_TTL_SECS)?,
             registry,
+            kms_key_id: var("WXBRIDGE_KMS_KEY_ID"),
+            local_key: secret("WXBRIDGE_LOCAL_KEY"),
+            seal_key,
             signing_keys: secret("WXBRIDGE_SIGNING_KEYS"),
             link_key: secret("WXBRIDGE_LINK_KEY"),
             jwks: secret("WXBRIDGE_JWKS"),
@@ -139,7 +164,7 @@ impl Settings {
 
     /// The SSM parameters named, for one batched read at cold start.
     pub fn ssm_names(&self) -> Vec<&str> {
-        [&self.registry, &self.signing_keys, &self.link_key, &self.jwks]
+        [&self.signing_keys, &self.link_key, &self.jwks, &self.seal_key]
             .into_iter()
             .filter_map(|s| match s {
                 Source::Ssm(p) => Some(p.as_str()),
@@ -163,8 +188,14 @@ mod tests {
     fn aws_mode_is_the_default_and_needs_a_table_and_an_origin() {
         assert!(from(&[]).is_err());
         assert!(from(&[("WXBRIDGE_TABLE", "t")]).is_err());
-        let s = from(&[("WXBRIDGE_TABLE", "t"), ("PUBLIC_BASE", "https://id.example.com/")]).unwrap();
+        let aws =
+            [("WXBRIDGE_TABLE", "t"), ("PUBLIC_BASE", "https://id.example.com/"), ("WXBRIDGE_SEAL_KEY_SSM", "/k")];
+        assert!(from(&aws[..2]).is_err(), "aws needs the seal key");
+        let s = from(&aws).unwrap();
         assert_eq!((s.mode, s.urls.public_base.as_str()), (Mode::Aws, "https://id.example.com"));
+        let mut seeded = aws.to_vec();
+        seeded.push(("WXBRIDGE_REGISTRY", "apps.json"));
+        assert!(from(&seeded).is_err(), "aws reads the registry from the table, not a file");
         let local = from(&[("WXBRIDGE_MODE", "local")]).unwrap();
         assert_eq!((local.mode, local.table, local.stash_ttl_secs), (Mode::Local, None, DEFAULT_STASH_TTL_SECS));
     }

@@ -459,6 +459,7 @@ pub fn app(appid: &str, kind: AppKind, owner: Owner, open_platform: Option<&str>
         token: None,
         encoding_aes_key: None,
         safe_mode: false,
+        primary: false,
     }
 }
 

@@ -24,18 +24,26 @@ pub struct Claims {
     /// The bridge's public origin (`PUBLIC_BASE`): where `/.well-known/openid-configuration` is.
     pub iss: String,
     pub aud: String,
-    /// The person at the time of issue (a later merge may have redirected it).
+    /// The person at the time of issue, as the app's owner is shown it (the platform-wide id
+    /// for the platform's apps, a pairwise id for a tenant's); a later merge may have
+    /// redirected it.
     pub sub: String,
     pub appid: String,
     pub openid: String,
     pub iat: i64,
     pub exp: i64,
+    /// The session_key for the userinfo call, sealed (crate::session_seal): opaque to the
+    /// client, opened only by the bridge, for this app and openid, for a short while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sk: Option<String>,
 }
 
 pub struct Verified {
     pub person: PersonId,
     pub appid: AppId,
     pub openid: OpenId,
+    /// The sealed session_key, when the token carries one.
+    pub sealed_session: Option<String>,
 }
 
 /// A configured signing key: `{"kid": "...", "pem": "-----BEGIN PRIVATE KEY-----..."}`.
@@ -138,6 +146,18 @@ impl Tokens {
     }
 
     pub fn issue(&self, person: &PersonId, appid: &AppId, openid: &OpenId, now_secs: i64) -> Result<String, Error> {
+        self.issue_with(person, appid, openid, now_secs, None)
+    }
+
+    /// A token that also carries a sealed session_key.
+    pub fn issue_with(
+        &self,
+        person: &PersonId,
+        appid: &AppId,
+        openid: &OpenId,
+        now_secs: i64,
+        sealed_session: Option<String>,
+    ) -> Result<String, Error> {
         let key = self.keys.first().ok_or_else(|| Error::Internal("this function has no signing key".into()))?;
         let enc = key.enc.as_ref().ok_or_else(|| Error::Internal("this function has no signing key".into()))?;
         let claims = Claims {
@@ -148,6 +168,7 @@ impl Tokens {
             openid: openid.to_string(),
             iat: now_secs,
             exp: now_secs + self.ttl_secs,
+            sk: sealed_session,
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(key.kid.clone());
@@ -176,6 +197,7 @@ impl Tokens {
             person: PersonId::parse(&c.sub).map_err(|_| Error::InvalidToken)?,
             appid: AppId::parse(&c.appid).map_err(|_| Error::InvalidToken)?,
             openid: OpenId::parse(&c.openid).map_err(|_| Error::InvalidToken)?,
+            sealed_session: c.sk,
         })
     }
 

@@ -1,11 +1,17 @@
 //! Operators (admin credential): `GET /v1/persons/{id}`, `GET /v1/identities/{appid}/{openid}`,
-//! `DELETE /v1/persons/{id}/identities/{appid}/{openid}` (unlink), `DELETE /v1/persons/{id}` (erase).
+//! `DELETE /v1/persons/{id}/identities/{appid}/{openid}` (unlink), `DELETE /v1/persons/{id}` (erase);
+//! and the registry while the bridge runs: `PUT/GET/DELETE /v1/admin/apps/{appid}`,
+//! `GET /v1/admin/apps`, `PUT /v1/admin/sites/{site}`, `POST /v1/admin/merchants/{m}/keys`,
+//! `GET /v1/admin/merchants/{m}/keys`, `DELETE /v1/admin/merchants/{m}/keys/{key_id}`,
+//! `POST /v1/admin/sites/{site}/keys`.
 
 use std::sync::Arc;
 
 use shared::bridge::AdminAuth;
-use shared::http::{json, no_content, require_key, IamCaller, Request, Response};
-use shared::ids::{AppId, OpenId, PersonId};
+use shared::domain::registrar::Put;
+use shared::http::{credential, json, json_body, no_content, IamCaller, Request, Response};
+use shared::ids::{AppId, MerchantId, OpenId, PersonId, SiteId};
+use shared::registry::{App, Holder, Site};
 use shared::routes::{path_param, Routes};
 use shared::{Bridge, Error};
 
@@ -15,11 +21,20 @@ pub fn routes() -> Routes {
         .delete("/v1/persons/{person_id}", erase)
         .get("/v1/identities/{appid}/{openid}", identity)
         .delete("/v1/persons/{person_id}/identities/{appid}/{openid}", unlink)
+        .get("/v1/admin/apps", list_apps)
+        .put("/v1/admin/apps/{appid}", put_app)
+        .get("/v1/admin/apps/{appid}", get_app)
+        .delete("/v1/admin/apps/{appid}", delete_app)
+        .put("/v1/admin/sites/{site_id}", put_site)
+        .post("/v1/admin/sites/{site_id}/keys", site_key)
+        .post("/v1/admin/merchants/{merchant}/keys", merchant_key)
+        .get("/v1/admin/merchants/{merchant}/keys", merchant_keys)
+        .delete("/v1/admin/merchants/{merchant}/keys/{key_id}", revoke_key)
 }
 
 /// Operators only: in AWS, a caller API Gateway authorized with IAM (no bearer key on the
 /// public domain); locally, the admin key.
-fn admin(b: &Bridge, req: &Request) -> Result<(), Error> {
+async fn admin(b: &Bridge, req: &Request) -> Result<(), Error> {
     match b.admin_auth() {
         AdminAuth::Iam => match req.extensions().get::<IamCaller>() {
             Some(c) => {
@@ -28,34 +43,132 @@ fn admin(b: &Bridge, req: &Request) -> Result<(), Error> {
             }
             None => Err(Error::Forbidden),
         },
-        AdminAuth::Key => require_key(req, b.registry().credentials.admin.as_ref()),
+        AdminAuth::Key => match credential(b, req).await? {
+            Holder::Admin => Ok(()),
+            _ => Err(Error::Forbidden),
+        },
     }
 }
 
 async fn person(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    admin(&b, &req)?;
+    admin(&b, &req).await?;
     let person = PersonId::parse(path_param(&req, "person_id")?)?;
     Ok(json(200, &b.admin().person(&person).await?))
 }
 
 async fn erase(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    admin(&b, &req)?;
+    admin(&b, &req).await?;
     b.admin().erase(&PersonId::parse(path_param(&req, "person_id")?)?).await?;
     Ok(no_content())
 }
 
 async fn identity(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    admin(&b, &req)?;
+    admin(&b, &req).await?;
     let appid = AppId::parse(path_param(&req, "appid")?)?;
     let openid = OpenId::parse(path_param(&req, "openid")?)?;
     Ok(json(200, &b.admin().identity(&appid, &openid).await?))
 }
 
 async fn unlink(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    admin(&b, &req)?;
+    admin(&b, &req).await?;
     let person = PersonId::parse(path_param(&req, "person_id")?)?;
     let appid = AppId::parse(path_param(&req, "appid")?)?;
     let openid = OpenId::parse(path_param(&req, "openid")?)?;
     b.admin().unlink(&person, &appid, &openid).await?;
+    Ok(no_content())
+}
+
+async fn list_apps(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let apps: Vec<_> = b
+        .registrar()?
+        .list()
+        .await?
+        .into_iter()
+        .map(|(appid, owner, kind)| serde_json::json!({"appid": appid, "owner": owner, "kind": kind}))
+        .collect();
+    Ok(json(200, &serde_json::json!({ "apps": apps })))
+}
+
+async fn put_app(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let appid = AppId::parse(path_param(&req, "appid")?)?;
+    let mut doc: serde_json::Value = json_body(&req)?;
+    let obj = doc.as_object_mut().ok_or_else(|| Error::InvalidRequest("the body must be an app object".into()))?;
+    match obj.get("appid").and_then(|v| v.as_str()) {
+        Some(a) if a != appid.as_str() => {
+            return Err(Error::InvalidRequest("the body's appid is not the one in the path".into()))
+        }
+        _ => {
+            obj.insert("appid".into(), appid.as_str().into());
+        }
+    }
+    let app: App = serde_json::from_value(doc).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    let r = b.registrar()?;
+    let status = match r.put_app(&app).await? {
+        Put::Created => 201,
+        Put::Replaced => 200,
+    };
+    tracing::info!(appid = %app.appid, owner = %app.owner, status, "app registered");
+    Ok(json(status, &r.app_info(&app.appid).await?))
+}
+
+async fn get_app(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let appid = AppId::parse(path_param(&req, "appid")?)?;
+    Ok(json(200, &b.registrar()?.app_info(&appid).await?))
+}
+
+async fn delete_app(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let appid = AppId::parse(path_param(&req, "appid")?)?;
+    b.registrar()?.delete_app(&appid).await?;
+    tracing::info!(appid = %appid, "app removed");
+    Ok(no_content())
+}
+
+async fn put_site(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let site_id = SiteId::parse(path_param(&req, "site_id")?)?;
+    let mut doc: serde_json::Value = json_body(&req)?;
+    let obj = doc.as_object_mut().ok_or_else(|| Error::InvalidRequest("the body must be a site object".into()))?;
+    obj.insert("site_id".into(), site_id.as_str().into());
+    let site: Site = serde_json::from_value(doc).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    let status = match b.registrar()?.put_site(&site).await? {
+        Put::Created => 201,
+        Put::Replaced => 200,
+    };
+    Ok(json(status, &site))
+}
+
+async fn site_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let site = SiteId::parse(path_param(&req, "site_id")?)?;
+    Ok(json(201, &b.registrar()?.issue_key(Holder::Site(site)).await?))
+}
+
+async fn merchant_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let m = MerchantId::parse(path_param(&req, "merchant")?)?;
+    let issued = b.registrar()?.issue_key(Holder::Merchant(m)).await?;
+    tracing::info!(key_id = issued.key_id.as_str(), holder = issued.holder.as_str(), "merchant key issued");
+    Ok(json(201, &issued))
+}
+
+async fn merchant_keys(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let m = MerchantId::parse(path_param(&req, "merchant")?)?;
+    Ok(json(200, &serde_json::json!({ "key_ids": b.registrar()?.merchant_keys(&m).await? })))
+}
+
+async fn revoke_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let m = MerchantId::parse(path_param(&req, "merchant")?)?;
+    let id = path_param(&req, "key_id")?;
+    if id.len() != 12 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::NotFound);
+    }
+    b.registrar()?.revoke_merchant_key(&m, id).await?;
+    tracing::info!(key_id = id, "merchant key revoked");
     Ok(no_content())
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use shared::domain::sitelink::BindRequest;
-use shared::http::{bearer, json, json_body, Request, Response};
+use shared::http::{json, json_body, site_credential, Request, Response};
 use shared::routes::Routes;
 use shared::{Bridge, Error};
 
@@ -13,7 +13,7 @@ pub fn routes() -> Routes {
 }
 
 async fn bind(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    let site = b.registry().site_by_key(bearer(&req)?).ok_or(Error::InvalidToken)?;
+    let site = site_credential(&b, &req).await?;
     let body: BindRequest = json_body(&req)?;
-    Ok(json(200, &b.site_links().bind(site, body).await?))
+    Ok(json(200, &b.site_links().bind(&site, body).await?))
 }

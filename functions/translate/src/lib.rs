@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shared::http::{json, param, query, require_key, Request, Response};
+use shared::http::{credential, json, param, query, Request, Response};
 use shared::ids::{AppId, OpenId};
 use shared::routes::Routes;
 use shared::{Bridge, Error};
@@ -16,12 +16,16 @@ pub fn routes() -> Routes {
 }
 
 async fn translate(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    require_key(&req, b.registry().credentials.service.as_ref())?;
+    let caller = credential(&b, &req).await?;
     let q = query(&req);
     let from = AppId::parse(param(&q, "from_appid")?)?;
     let openid = OpenId::parse(param(&q, "openid")?)?;
     let to = AppId::parse(param(&q, "to_appid")?)?;
-    Ok(json(200, &b.translator().translate(&from, &openid, &to).await?))
+    let answer = b.translator().translate_for(&caller, &from, &openid, &to).await?;
+    // A merchant's backend may keep an answer as long as a bridge instance does.
+    let mut res = json(200, &answer);
+    res.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("private, max-age=60"));
+    Ok(res)
 }
 
 /// The part of API Gateway's authorizer event (payload 2.0) we read.

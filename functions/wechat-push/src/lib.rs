@@ -30,7 +30,7 @@ fn parts(req: &Request) -> Result<(AppId, PushQuery), Error> {
 
 async fn verify(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let (appid, q) = parts(&req)?;
-    Ok(text(200, "text/plain; charset=utf-8", b.pushes().verify_url(&appid, &q)?))
+    Ok(text(200, "text/plain; charset=utf-8", b.pushes().verify_url(&appid, &q).await?))
 }
 
 async fn push(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {

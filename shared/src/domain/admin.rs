@@ -1,5 +1,6 @@
 //! Operators' view of the association: look-up, unlink, erase (API.md "Translation and look-up").
 
+use crate::directory::Directory;
 use crate::domain::assoc::{sk, Assoc};
 use crate::domain::translate::PersonCache;
 use crate::domain::views::Operator;
@@ -7,14 +8,13 @@ use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId};
 use crate::items::identity::{self, Found};
 use crate::items::{conflict, membership, person, refs, stash, union, Tx, TxError};
-use crate::registry::Registry;
 use crate::store::{ItemExt, Key, Write, MAX_TRANSACT_ITEMS};
 
 /// What operators need: the association rules, the registry (to find unionids) and, in a
 /// function that also translates, its cache to clear.
 pub struct Admin<'a> {
     pub assoc: Assoc<'a>,
-    pub apps: &'a Registry,
+    pub apps: &'a dyn Directory,
     pub cache: Option<&'a PersonCache>,
 }
 
@@ -44,12 +44,12 @@ impl Admin<'_> {
             return Err(Error::NotFound);
         }
         let ident = self.assoc.identity(appid, openid).await?.ok_or(Error::NotFound)?;
-        let op = self.apps.app(appid).and_then(|a| a.open_platform.clone());
+        let op = self.apps.app(appid).await?.and_then(|a| a.open_platform.clone());
         let mut retire = None;
         if let (Some(u), Some(op)) = (&ident.unionid, &op) {
             let mut others_carry = false;
             for l in view.linked.iter().filter(|l| &l.appid != appid) {
-                let same_op = self.apps.app(&l.appid).and_then(|a| a.open_platform.as_ref()) == Some(op);
+                let same_op = self.apps.app(&l.appid).await?.and_then(|a| a.open_platform.clone()).as_ref() == Some(op);
                 if same_op
                     && self.assoc.identity(&l.appid, &l.openid).await?.and_then(|i| i.unionid).as_ref() == Some(u)
                 {
@@ -101,7 +101,7 @@ impl Admin<'_> {
             view.linked.iter().map(|l| (l.appid.clone(), l.openid.clone())).collect();
         for l in &view.linked {
             if let Some(ident) = self.assoc.identity(&l.appid, &l.openid).await? {
-                let op = self.apps.app(&l.appid).and_then(|a| a.open_platform.clone());
+                let op = self.apps.app(&l.appid).await?.and_then(|a| a.open_platform.clone());
                 if let (Some(u), Some(op)) = (&ident.unionid, op) {
                     deletes.push(union::key(&op, u));
                 }

@@ -4,15 +4,17 @@
 use serde::Serialize;
 
 use crate::crypto;
+use crate::directory::{Directory, DirectoryExt};
 use crate::domain::assoc::{Assoc, PersonView, Seen};
 use crate::domain::views::Public;
 use crate::domain::webauth::{settle_confirm, spend_confirm};
 use crate::error::Error;
-use crate::ids::{AppId, Code, UnionId};
+use crate::ids::{AppId, Code, PersonId, UnionId};
 use crate::items::identity::Identity;
-use crate::items::stash;
-use crate::model::{AppKind, Via};
-use crate::registry::Registry;
+use crate::model::{AppKind, Owner, Via};
+use crate::pairwise::Pairwise;
+use crate::registry::App;
+use crate::session_seal::SessionSeal;
 use crate::tokens::{Tokens, Verified};
 use crate::wechat::WeChat;
 
@@ -35,53 +37,92 @@ pub struct MeAnswer {
     pub linked: Public,
 }
 
-/// What logging in needs: the association rules, WeChat, the registry and the token keys.
+/// What logging in needs: the association rules, WeChat, the registry, the token keys and the
+/// server keys (pairwise ids, sealed sessions).
 pub struct Login<'a> {
     pub assoc: Assoc<'a>,
     pub wechat: &'a dyn WeChat,
-    pub apps: &'a Registry,
+    pub apps: &'a dyn Directory,
     pub tokens: &'a Tokens,
-    /// How long a session_key is kept for the two-step userinfo call.
+    pub pairwise: &'a Pairwise,
+    pub sessions: &'a SessionSeal,
+    /// How long a session_key stays good for the two-step userinfo call.
     pub stash_ttl_secs: i64,
 }
 
+/// What a login answers of the person: the app's owner's own links, and whether the pivot is.
+pub(crate) struct Summary {
+    pub person: PersonId,
+    pub pivot_linked: bool,
+    pub linked: Public,
+}
+
 impl Login<'_> {
-    fn answer(&self, identity: &Identity, view: &PersonView, new_person: bool) -> Result<LoginAnswer, Error> {
-        let now = self.assoc.clock.now_secs();
-        let pivot_linked = self.apps.pivot().is_some_and(|p| view.has_app(&p.appid));
-        Ok(LoginAnswer {
-            token: self.tokens.issue(&view.person, &identity.appid, &identity.openid, now)?,
-            token_type: "Bearer",
-            expires_in: self.tokens.ttl_secs,
-            person_id: view.person.to_string(),
-            openid: identity.openid.to_string(),
-            unionid: identity.unionid.as_ref().map(|u| u.to_string()),
-            new_person,
-            pivot_linked,
-            linked: Public::of(view),
+    async fn summary(&self, app: &App, view: &PersonView) -> Result<Summary, Error> {
+        let pivot = self.apps.platform().await?.pivot.clone();
+        Ok(Summary {
+            person: view.person.clone(),
+            pivot_linked: pivot.as_ref().is_some_and(|p| view.has_app(p)),
+            linked: Public::owned_by(view, &app.owner),
         })
     }
 
-    /// `wx.login` code → session → person. The session_key is kept server-side, and only when
-    /// the unionid is still unknown (the two-step flow may need it).
+    fn answer(
+        &self,
+        app: &App,
+        identity: &Identity,
+        shown: Summary,
+        new_person: bool,
+        sealed_session: Option<String>,
+    ) -> Result<LoginAnswer, Error> {
+        let now = self.assoc.clock.now_secs();
+        let person_id = self.pairwise.id(&shown.person, &app.owner);
+        let sub = PersonId::parse(&person_id)?;
+        Ok(LoginAnswer {
+            token: self.tokens.issue_with(&sub, &identity.appid, &identity.openid, now, sealed_session)?,
+            token_type: "Bearer",
+            expires_in: self.tokens.ttl_secs,
+            person_id,
+            openid: identity.openid.to_string(),
+            unionid: identity.unionid.as_ref().map(|u| u.to_string()),
+            new_person,
+            pivot_linked: shown.pivot_linked,
+            linked: shown.linked,
+        })
+    }
+
+    async fn answer_view(
+        &self,
+        app: &App,
+        identity: &Identity,
+        view: &PersonView,
+        new_person: bool,
+    ) -> Result<LoginAnswer, Error> {
+        let shown = self.summary(app, view).await?;
+        self.answer(app, identity, shown, new_person, None)
+    }
+
+    /// `wx.login` code → session → person. When the unionid is still unknown (the two-step
+    /// flow may need the session_key), the key rides in the bearer token, sealed; nothing is
+    /// written for it.
     pub async fn mp_login(&self, appid: &AppId, code: &Code) -> Result<LoginAnswer, Error> {
-        let app = self.apps.app_of_kind(appid, AppKind::MiniProgram)?;
-        let session = self.wechat.code2session(app, code).await?;
-        let r = self.assoc.login(app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
+        let app = self.apps.app_of_kind(appid, AppKind::MiniProgram).await?;
+        let session = self.wechat.code2session(&app, code).await?;
+        let r = self.assoc.login(&app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
         crate::metrics::count(crate::metrics::Counter::Login);
-        if r.identity.unionid.is_none() && app.open_platform.is_some() {
-            let expires = self.assoc.clock.now_secs() + self.stash_ttl_secs;
-            let keep = stash::put(&app.appid, &session.openid, &r.view.person, &session.session_key, expires);
-            self.assoc.store.write(keep).await?;
-        }
-        self.answer(&r.identity, &r.view, r.new_person)
+        let sealed = (r.identity.unionid.is_none() && app.open_platform.is_some()).then(|| {
+            let until = self.assoc.clock.now_secs() + self.stash_ttl_secs;
+            self.sessions.seal(&session.session_key, &app.appid, &session.openid, until)
+        });
+        let shown = self.summary(&app, &r.view).await?;
+        self.answer(&app, &r.identity, shown, r.new_person, sealed)
     }
 
     /// `wx.getUserInfo`'s encryptedData, opened with the stashed session_key, names the unionid.
     pub async fn mp_userinfo(&self, who: &Verified, encrypted: &str, iv: &str) -> Result<LoginAnswer, Error> {
-        let app = self.apps.app_of_kind(&who.appid, AppKind::MiniProgram)?;
-        let stashed = self.assoc.store.get(&stash::key(&who.appid, &who.openid)).await?;
-        let session_key = stash::session_key(stashed, self.assoc.clock.now_secs()).ok_or(Error::TicketInvalid)?;
+        let app = self.apps.app_of_kind(&who.appid, AppKind::MiniProgram).await?;
+        let sealed = who.sealed_session.as_deref().ok_or(Error::TicketInvalid)?;
+        let session_key = self.sessions.open(sealed, &who.appid, &who.openid, self.assoc.clock.now_secs())?;
         let info = crypto::open_userinfo(&session_key, encrypted, iv, who.appid.as_str())?;
         if info.open_id.as_deref().is_some_and(|o| o != who.openid.as_str()) {
             return Err(Error::WatermarkMismatch);
@@ -93,11 +134,11 @@ impl Login<'_> {
         };
         match (unionid, &ident.unionid) {
             (Some(u), None) => {
-                let (view, attached) = self.assoc.attach_unionid(app, &ident, &u).await?;
+                let (view, attached) = self.assoc.attach_unionid(&app, &ident, &u).await?;
                 let ident = Identity { person: view.person.clone(), unionid: attached.then_some(u), ..ident };
-                self.answer(&ident, &view, false)
+                self.answer_view(&app, &ident, &view, false).await
             }
-            _ => self.answer(&ident, &view, false),
+            _ => self.answer_view(&app, &ident, &view, false).await,
         }
     }
 
@@ -108,15 +149,14 @@ impl Login<'_> {
         let c = spend_confirm(self.assoc, who, code).await?;
         let linked = async {
             let (ident, view) = self.assoc.current(who).await?;
-            let apps = c
-                .seen
-                .iter()
-                .map(|s| self.apps.app_of_kind(&s.appid, AppKind::OfficialAccount))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut apps = Vec::with_capacity(c.seen.len());
+            for s in &c.seen {
+                apps.push(self.apps.app_of_kind(&s.appid, AppKind::OfficialAccount).await?);
+            }
             let seen: Vec<Seen<'_>> = c
                 .seen
                 .iter()
-                .zip(apps)
+                .zip(&apps)
                 .map(|(s, app)| Seen { app, openid: &s.openid, unionid: s.unionid.as_ref() })
                 .collect();
             let view = self.assoc.link_all(&view.person, &seen, Via::WebAuth).await?;
@@ -125,12 +165,18 @@ impl Login<'_> {
         .await;
         settle_confirm(self.assoc, &c, code, linked.as_ref().err()).await;
         let (ident, view) = linked?;
-        self.answer(&ident, &view, false)
+        let app = self.apps.app(&who.appid).await?.ok_or(Error::InvalidToken)?;
+        self.answer_view(&app, &ident, &view, false).await
     }
 
     pub async fn me(&self, who: &Verified) -> Result<MeAnswer, Error> {
         let (_, view) = self.assoc.current(who).await?;
-        Ok(MeAnswer { person_id: view.person.to_string(), linked: Public::of(&view) })
+        let app = self.apps.app(&who.appid).await?.ok_or(Error::InvalidToken)?;
+        let linked = match &app.owner {
+            Owner::Platform => Public::of(&view),
+            owner => Public::owned_by(&view, owner),
+        };
+        Ok(MeAnswer { person_id: self.pairwise.id(&view.person, &app.owner), linked })
     }
 
     /// Mobile-app login (WeChat SDK), website QR login (`snsapi_login`) and an official
@@ -141,9 +187,10 @@ impl Login<'_> {
         let app = self
             .apps
             .app(appid)
+            .await?
             .filter(|a| matches!(a.kind, AppKind::MobileApp | AppKind::Website | AppKind::OfficialAccount))
             .ok_or(Error::UnknownApp)?;
-        let grant = self.wechat.web_grant(app, code).await?;
+        let grant = self.wechat.web_grant(&app, code).await?;
         if grant.snapshot_user {
             return Err(Error::InvalidRequest("a snapshot-page visitor has no identity to log in".into()));
         }
@@ -156,8 +203,8 @@ impl Login<'_> {
             },
             _ => grant.unionid.clone(),
         };
-        let r = self.assoc.login(app, &grant.openid, unionid.as_ref(), Via::OpenLogin).await?;
+        let r = self.assoc.login(&app, &grant.openid, unionid.as_ref(), Via::OpenLogin).await?;
         crate::metrics::count(crate::metrics::Counter::Login);
-        self.answer(&r.identity, &r.view, r.new_person)
+        self.answer_view(&app, &r.identity, &r.view, r.new_person).await
     }
 }

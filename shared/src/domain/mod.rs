@@ -6,6 +6,7 @@ pub mod admin;
 pub mod assoc;
 pub mod login;
 pub mod push;
+pub mod registrar;
 pub mod scene;
 pub mod sitelink;
 pub mod translate;

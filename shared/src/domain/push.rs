@@ -7,6 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::directory::{Directory, DirectoryExt};
 use crate::domain::scene::{ScanOutcome, Scenes};
 use crate::domain::sitelink::SiteLinks;
 use crate::error::Error;
@@ -14,9 +15,10 @@ use crate::ids::{AppId, OpenId, Secret};
 use crate::items::push_seen::{self, Reply};
 use crate::items::{identity, Tx, TxError};
 use crate::model::AppKind;
-use crate::registry::{App, Registry};
+use crate::registry::App;
 use crate::store::StoreError;
 use crate::wechat::push::{self as wx, PushCrypto, PushMessage};
+use std::sync::Arc;
 
 /// A push signed further from now than this is a replay, not WeChat (whose retries end within
 /// ~15 s): refused, so a captured request cannot be played back once it is forgotten.
@@ -56,14 +58,14 @@ pub enum PushAnswer {
 
 /// What the push endpoint needs: the registry, scene binding and login links.
 pub struct Pushes<'a> {
-    pub apps: &'a Registry,
+    pub apps: &'a dyn Directory,
     pub scenes: Scenes<'a>,
     pub links: SiteLinks<'a>,
 }
 
-fn push_app<'a>(apps: &'a Registry, appid: &AppId) -> Result<(&'a App, &'a Secret), Error> {
-    let app = apps.app_of_kind(appid, AppKind::OfficialAccount)?;
-    let token = app.token.as_ref().ok_or(Error::UnknownApp)?;
+async fn push_app(apps: &dyn Directory, appid: &AppId) -> Result<(Arc<App>, Secret), Error> {
+    let app = apps.app_of_kind(appid, AppKind::OfficialAccount).await?;
+    let token = app.token.clone().ok_or(Error::UnknownApp)?;
     Ok((app, token))
 }
 
@@ -76,16 +78,19 @@ fn signed_parts(q: &PushQuery) -> Result<(&str, &str, &str), Error> {
 
 impl Pushes<'_> {
     /// `GET`: WeChat checks the URL when the developer saves it; answer echostr if it is WeChat.
-    pub fn verify_url(&self, appid: &AppId, q: &PushQuery) -> Result<String, Error> {
-        let (_, token) = push_app(self.apps, appid)?;
+    pub async fn verify_url(&self, appid: &AppId, q: &PushQuery) -> Result<String, Error> {
+        let (_, token) = push_app(self.apps, appid).await?;
         let (sig, ts, nonce) = signed_parts(q)?;
-        wx::verify_signature(token, ts, nonce, sig)?;
+        wx::verify_signature(&token, ts, nonce, sig)?;
         q.echostr.clone().ok_or_else(|| Error::InvalidRequest("echostr is required".into()))
     }
 
     /// `POST`: one push.
     pub async fn handle(&self, appid: &AppId, q: &PushQuery, body: &[u8]) -> Result<PushAnswer, Error> {
-        let (app, token) = push_app(self.apps, appid)?;
+        let (app, token) = push_app(self.apps, appid).await?;
+        let token = &token;
+        let app = &*app;
+        let menu_key = self.apps.platform().await?.menu_login_key.clone();
         let (store, clock) = (self.scenes.assoc.store, self.scenes.assoc.clock);
         if body.len() > wx::MAX_PUSH_BODY {
             return Err(Error::PayloadTooLarge(wx::MAX_PUSH_BODY));
@@ -137,14 +142,14 @@ impl Pushes<'_> {
         claim.add(push_seen::claim_event(&event, now + SEEN_SECS));
         let reply = match claim.commit(store).await {
             Ok(()) => {
-                if !app.safe_mode && binds(self.apps, &msg) {
+                if !app.safe_mode && binds(menu_key.as_deref(), &msg) {
                     tracing::warn!(
                         appid = %app.appid,
                         "a push that binds came in plain mode, where WeChat's signature does not cover the body: \
                          switch this official account to safe mode"
                     );
                 }
-                let reply = match self.react(app, &msg, &openid).await {
+                let reply = match self.react(app, &msg, &openid, menu_key.as_deref()).await {
                     Ok(r) => r,
                     Err(e) => {
                         // Let WeChat's retry try again.
@@ -178,8 +183,10 @@ impl Pushes<'_> {
         let text = match reply {
             None => None,
             Some(Reply::Text { text }) => Some(text),
-            Some(Reply::LoginLink { timestamp, nonce }) => match self.apps.site_of_account(&app.appid) {
-                Some(site) => Some(format!("{TEXT_LINK} {}", self.links.link(site, app, &openid, &timestamp, &nonce)?)),
+            Some(Reply::LoginLink { timestamp, nonce }) => match self.apps.site_of_account(&app.appid).await? {
+                Some(site) => {
+                    Some(format!("{TEXT_LINK} {}", self.links.link(&site, app, &openid, &timestamp, &nonce)?))
+                }
                 None => None,
             },
         };
@@ -205,12 +212,12 @@ fn digest(parts: &[&str]) -> String {
 }
 
 /// Scene events and the login-link menu: the pushes that end in a binding.
-fn binds(apps: &Registry, m: &PushMessage) -> bool {
+fn binds(menu_login_key: Option<&str>, m: &PushMessage) -> bool {
     let key = m.event_key.as_deref().unwrap_or("");
     match m.event.as_deref() {
         Some("subscribe") => key.starts_with("qrscene_"),
         Some("SCAN") => !key.is_empty(),
-        Some("CLICK") => apps.menu_login_key.as_deref() == Some(key),
+        Some("CLICK") => menu_login_key == Some(key),
         _ => false,
     }
 }
@@ -232,7 +239,13 @@ fn dedup_key(m: &PushMessage) -> String {
 
 impl Pushes<'_> {
     /// What the push means for us; the reply, if any.
-    async fn react(&self, app: &App, m: &PushMessage, openid: &OpenId) -> Result<Option<Reply>, Error> {
+    async fn react(
+        &self,
+        app: &App,
+        m: &PushMessage,
+        openid: &OpenId,
+        menu_login_key: Option<&str>,
+    ) -> Result<Option<Reply>, Error> {
         if m.msg_type != "event" {
             return Ok(None);
         }
@@ -240,8 +253,8 @@ impl Pushes<'_> {
         let scene = match m.event.as_deref() {
             Some("subscribe") => key.strip_prefix("qrscene_"),
             Some("SCAN") => Some(key),
-            Some("CLICK") if self.apps.menu_login_key.as_deref() == Some(key) => {
-                if self.apps.site_of_account(&app.appid).is_none() {
+            Some("CLICK") if menu_login_key == Some(key) => {
+                if self.apps.site_of_account(&app.appid).await?.is_none() {
                     return Ok(None);
                 }
                 let timestamp = self.scenes.assoc.clock.now_secs().to_string();

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::directory::{Directory, DirectoryExt};
 use crate::domain::access_token::Broker;
 use crate::domain::assoc::{Assoc, PersonView};
 use crate::domain::views::rfc3339_secs;
@@ -18,7 +19,7 @@ use crate::items::scene::{self, Scene};
 use crate::items::state::{Page, Purpose};
 use crate::items::{refs, Tx};
 use crate::model::{AppKind, SceneStatus, Scope, Via};
-use crate::registry::{App, Registry, Site};
+use crate::registry::{App, Site};
 use crate::store::StoreError;
 use crate::wechat::WeChat;
 
@@ -84,8 +85,10 @@ pub struct Scenes<'a> {
     pub assoc: Assoc<'a>,
     pub wechat: &'a dyn WeChat,
     pub broker: Broker<'a>,
-    pub apps: &'a Registry,
+    pub apps: &'a dyn Directory,
     pub urls: &'a Urls,
+    /// The site is shown its pairwise id of the person.
+    pub pairwise: &'a crate::pairwise::Pairwise,
 }
 
 /// A label is shown in the official account's reply: plain text only — no control, format
@@ -104,17 +107,17 @@ fn label_ok(l: &str) -> bool {
 impl Scenes<'_> {
     /// `POST /v1/qr/scenes`: only on the official accounts registered for the site.
     pub async fn create(&self, site: &Site, req: SceneRequest) -> Result<SceneAnswer, Error> {
-        let allowed = self.apps.site_accounts(site);
+        let allowed = self.apps.site_accounts(site).await?;
         let app = match &req.appid {
             Some(a) => {
-                let app = self.apps.app_of_kind(a, AppKind::OfficialAccount)?;
+                let app = self.apps.app_of_kind(a, AppKind::OfficialAccount).await?;
                 if !allowed.iter().any(|x| x.appid == app.appid) {
                     tracing::warn!(appid = %app.appid, "a site key asked for a scene on another site's account");
                     return Err(Error::Forbidden);
                 }
                 app
             }
-            None => *allowed.first().ok_or(Error::UnknownApp)?,
+            None => allowed.first().cloned().ok_or(Error::UnknownApp)?,
         };
         let expire = req.expire_seconds.unwrap_or(DEFAULT_EXPIRE_SECS);
         if !(30..=MAX_EXPIRE_SECS).contains(&expire) {
@@ -126,7 +129,7 @@ impl Scenes<'_> {
         let id = self.assoc.ids.token();
         let qr = self
             .broker
-            .with_token(app, |token| {
+            .with_token(&app, |token| {
                 let id = id.clone();
                 async move { self.wechat.qrcode_create(&token, &id, expire).await }
             })
@@ -175,7 +178,7 @@ impl Scenes<'_> {
             SceneStatus::Bound => SceneView {
                 status: SceneStatus::Bound,
                 openid: sc.openid.map(|o| o.to_string()),
-                person_id: sc.person.map(|p| p.to_string()),
+                person_id: sc.person.map(|p| self.pairwise.id(&p, &crate::model::Owner::Site(site.site_id.clone()))),
             },
             SceneStatus::Refused => view(SceneStatus::Refused),
             _ if sc.expired(self.assoc.clock.now_secs()) => view(SceneStatus::Expired),
@@ -207,7 +210,7 @@ impl Scenes<'_> {
         if sc.expired(self.assoc.clock.now_secs()) {
             return Ok(ScanOutcome::Expired);
         }
-        let site = self.apps.site(&sc.site).ok_or(Error::UnknownApp)?;
+        let site = self.apps.site(&sc.site).await?.ok_or(Error::UnknownApp)?;
         let site_app = site.as_app()?;
         let user = sc.user.as_openid();
         // Say now what would refuse the binding, in the words that fit.
@@ -280,14 +283,14 @@ impl Scenes<'_> {
 pub(crate) async fn confirmed(
     assoc: Assoc<'_>,
     wechat: &dyn WeChat,
-    apps: &Registry,
+    apps: &dyn Directory,
     id: &str,
     code: &Code,
 ) -> Result<Finish, Error> {
     let it = assoc.store.get(&scene::key(id)).await?.ok_or(Error::StateInvalid)?;
     let sc = Scene::from_item(id, &it)?;
-    let oa = apps.app_of_kind(&sc.appid, AppKind::OfficialAccount)?;
-    let grant = wechat.web_grant(oa, code).await?;
+    let oa = apps.app_of_kind(&sc.appid, AppKind::OfficialAccount).await?;
+    let grant = wechat.web_grant(&oa, code).await?;
     if grant.snapshot_user || sc.openid.as_ref() != Some(&grant.openid) {
         tracing::warn!("a scene's confirm link opened by another WeChat user: nothing bound");
         return Ok(Finish::Page(Page::NotYours));
@@ -297,8 +300,8 @@ pub(crate) async fn confirmed(
         SceneStatus::AwaitingConfirmation if !sc.expired(assoc.clock.now_secs()) => {}
         _ => return Ok(Finish::Page(Page::Used)),
     }
-    let site = apps.site(&sc.site).ok_or(Error::UnknownApp)?;
-    let view = match bind_site_user(assoc, site, &sc.user, oa, &grant.openid, Via::Scene).await {
+    let site = apps.site(&sc.site).await?.ok_or(Error::UnknownApp)?;
+    let view = match bind_site_user(assoc, &site, &sc.user, &oa, &grant.openid, Via::Scene).await {
         Ok(v) => v,
         Err(Error::IdentityConflict) => {
             match assoc.store.write(scene::refuse(id, SceneStatus::AwaitingConfirmation)).await {

@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::directory::{Directory, DirectoryExt};
 use crate::domain::assoc::Assoc;
 use crate::domain::scene::bind_site_user;
 use crate::domain::views::Public;
@@ -22,7 +23,7 @@ use crate::items::site_code::{self, SiteCode};
 use crate::items::state::{Page, Purpose};
 use crate::items::{link_nonce, refs, Tx, TxError};
 use crate::model::{AppKind, Scope, Via};
-use crate::registry::{App, Registry, Site};
+use crate::registry::{App, Site};
 use crate::store::StoreError;
 use crate::wechat::WeChat;
 
@@ -72,10 +73,11 @@ pub struct BindAnswer {
 /// What login links need: the association rules, the registry, the link key and the URLs.
 pub struct SiteLinks<'a> {
     pub assoc: Assoc<'a>,
-    pub apps: &'a Registry,
+    pub apps: &'a dyn Directory,
     /// Only the functions that sign or check links have it.
     pub link_key: Option<&'a Secret>,
     pub urls: &'a Urls,
+    pub pairwise: &'a crate::pairwise::Pairwise,
 }
 
 impl SiteLinks<'_> {
@@ -123,8 +125,8 @@ impl SiteLinks<'_> {
         if self.assoc.store.get(&link_nonce::key(&p.nonce)).await?.is_some() {
             return Err(Error::LinkUsed);
         }
-        let oa = self.apps.app_of_kind(&p.appid, AppKind::OfficialAccount)?;
-        self.apps.site(&p.site).ok_or(Error::UnknownApp)?;
+        let oa = self.apps.app_of_kind(&p.appid, AppKind::OfficialAccount).await?;
+        self.apps.site(&p.site).await?.ok_or(Error::UnknownApp)?;
         let purpose = Purpose::Link {
             site: p.site.clone(),
             appid: oa.appid.clone(),
@@ -150,15 +152,20 @@ impl SiteLinks<'_> {
         if !alive {
             return Err(Error::LinkExpired);
         }
-        let oa = self.apps.app_of_kind(&code.appid, AppKind::OfficialAccount)?;
+        let oa = self.apps.app_of_kind(&code.appid, AppKind::OfficialAccount).await?;
         // Spend the code first: two redemptions racing, one wins.
         match self.assoc.store.write(site_code::spend(&req.code)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Err(Error::LinkUsed),
             Err(e) => return Err(e.into()),
         }
-        match bind_site_user(self.assoc, site, &req.site_user_id, oa, &code.openid, Via::LoginLink).await {
-            Ok(view) => Ok(BindAnswer { person_id: view.person.to_string(), linked: Public::of(&view) }),
+        match bind_site_user(self.assoc, site, &req.site_user_id, &oa, &code.openid, Via::LoginLink).await {
+            Ok(view) => {
+                // The site sees its own accounts and the official account it binds through.
+                let owner = crate::model::Owner::Site(site.site_id.clone());
+                let linked = Public::only(&view, |l| l.owner == owner || l.appid == oa.appid);
+                Ok(BindAnswer { person_id: self.pairwise.id(&view.person, &owner), linked })
+            }
             Err(e) => {
                 // Nothing was bound: the code may be used again (e.g. with the right account).
                 let _ = self.assoc.store.write(code.create()).await;
@@ -173,7 +180,7 @@ impl SiteLinks<'_> {
 pub(crate) async fn checked(
     assoc: Assoc<'_>,
     wechat: &dyn WeChat,
-    apps: &Registry,
+    apps: &dyn Directory,
     urls: &Urls,
     purpose: &Purpose,
     code: &Code,
@@ -181,9 +188,9 @@ pub(crate) async fn checked(
     let Purpose::Link { site, appid, openid_digest, nonce, timestamp } = purpose else {
         return Err(Error::StateInvalid);
     };
-    let oa = apps.app_of_kind(appid, AppKind::OfficialAccount)?;
-    let site = apps.site(site).ok_or(Error::UnknownApp)?;
-    let grant = wechat.web_grant(oa, code).await?;
+    let oa = apps.app_of_kind(appid, AppKind::OfficialAccount).await?;
+    let site = apps.site(site).await?.ok_or(Error::UnknownApp)?;
+    let grant = wechat.web_grant(&oa, code).await?;
     if grant.snapshot_user || !same_user(&grant.openid, openid_digest) {
         tracing::warn!("a login link opened by another WeChat user than its follower: nothing bound");
         return Ok(Finish::Page(Page::NotYours));

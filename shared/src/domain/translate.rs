@@ -6,14 +6,16 @@
 //! never cached.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use crate::directory::{Directory, DirectoryExt};
 use crate::domain::assoc::Assoc;
 use crate::error::Error;
-use crate::ids::{AppId, OpenId, PersonId};
+use crate::ids::{AppId, MerchantId, OpenId, PersonId};
 use crate::items::membership::{self, Membership};
 use crate::model::{AppKind, Owner};
-use crate::registry::{App, Registry};
+use crate::pairwise::Pairwise;
+use crate::registry::{App, Holder};
 use crate::tokens::Verified;
 
 /// Entries older than this are looked up again. An unlink or erase clears this instance's
@@ -51,18 +53,43 @@ pub struct Translation {
     pub person_id: String,
 }
 
-/// What translation needs: the association rules, the registry and this instance's cache.
+/// What translation needs: the association rules, the registry, this instance's cache and
+/// the pairwise ids.
 pub struct Translator<'a> {
     pub assoc: Assoc<'a>,
-    pub apps: &'a Registry,
+    pub apps: &'a dyn Directory,
     pub cache: &'a PersonCache,
+    pub pairwise: &'a Pairwise,
 }
 
 impl Translator<'_> {
-    pub async fn translate(&self, from: &AppId, openid: &OpenId, to: &AppId) -> Result<Translation, Error> {
-        if self.apps.app(from).is_none() || self.apps.app(to).is_none() {
-            return Err(Error::UnknownApp);
-        }
+    /// `GET /v1/translate` with a credential: the service key reaches every app and sees the
+    /// platform-wide id; a merchant key reaches only its merchant's apps and sees the
+    /// merchant's pairwise id.
+    pub async fn translate_for(
+        &self,
+        caller: &Holder,
+        from: &AppId,
+        openid: &OpenId,
+        to: &AppId,
+    ) -> Result<Translation, Error> {
+        let target = self.apps.app(to).await?.ok_or(Error::UnknownApp)?;
+        let seen_by = match caller {
+            Holder::Service => Owner::Platform,
+            Holder::Merchant(m) if target.owner == Owner::Merchant(m.clone()) => target.owner.clone(),
+            Holder::Merchant(_) => {
+                tracing::warn!(to = %to, "a merchant key asked for another tenant's app");
+                return Err(Error::Forbidden);
+            }
+            Holder::Admin | Holder::Site(_) => return Err(Error::Forbidden),
+        };
+        self.apps.app(from).await?.ok_or(Error::UnknownApp)?;
+        let (openid, person) = self.translate(from, openid, to).await?;
+        Ok(Translation { openid, person_id: self.pairwise.id(&person, &seen_by) })
+    }
+
+    /// The openid in `to` of the person behind (`from`, `openid`), and that person.
+    async fn translate(&self, from: &AppId, openid: &OpenId, to: &AppId) -> Result<(String, PersonId), Error> {
         let now = self.assoc.clock.now_millis();
         let cached = self.cache.get(from, openid, now);
         let person = match &cached {
@@ -74,7 +101,7 @@ impl Translator<'_> {
             if cached.is_none() {
                 self.cache.put(from, openid, person.clone(), now);
             }
-            return Ok(Translation { openid: m.linked.openid.to_string(), person_id: person.to_string() });
+            return Ok((m.linked.openid.to_string(), person));
         }
         // Not under this id: the person may have been merged (or be mid-merge), or the identity
         // unlinked since it was cached. Resolve properly.
@@ -90,27 +117,29 @@ impl Translator<'_> {
         view.linked
             .iter()
             .find(|l| &l.appid == to)
-            .map(|l| Translation { openid: l.openid.to_string(), person_id: view.person.to_string() })
+            .map(|l| (l.openid.to_string(), view.person.clone()))
             .ok_or(Error::NotLinked)
     }
 
-    /// The merchant's mini program for a merchant named in a route (its owner id, or the appid).
-    pub fn merchant_mini_program(&self, merchant: &str) -> Result<&App, Error> {
-        self.apps
-            .apps()
-            .filter(|a| a.kind == AppKind::MiniProgram && !a.owner.is_platform())
-            .find(|a| matches!(&a.owner, Owner::Merchant(m) if m.as_str() == merchant) || a.appid.as_str() == merchant)
-            .ok_or(Error::UnknownApp)
+    /// The mini program a merchant's backend knows (the merchant's primary, named in the
+    /// registry), for a merchant named in a route.
+    pub async fn merchant_mini_program(&self, merchant: &str) -> Result<Arc<App>, Error> {
+        let m = MerchantId::parse(merchant).map_err(|_| Error::UnknownApp)?;
+        let record = self.apps.merchant(&m).await?.ok_or(Error::UnknownApp)?;
+        let mp = record.mini_program.as_ref().ok_or(Error::UnknownApp)?;
+        self.apps.app_of_kind(mp, AppKind::MiniProgram).await
     }
 
     /// The API Gateway authorizer's decision: a platform mini-program user, as the merchant's
-    /// mini program knows them.
+    /// mini program knows them (its openid, the merchant's pairwise id).
     pub async fn for_merchant(&self, who: &Verified, merchant: &str) -> Result<(Translation, AppId), Error> {
-        let caller = self.apps.app(&who.appid).ok_or(Error::InvalidToken)?;
+        let caller = self.apps.app(&who.appid).await?.ok_or(Error::InvalidToken)?;
         if caller.kind != AppKind::MiniProgram || !caller.owner.is_platform() {
             return Err(Error::InvalidToken);
         }
-        let target = self.merchant_mini_program(merchant)?.appid.clone();
-        Ok((self.translate(&who.appid, &who.openid, &target).await?, target))
+        let target = self.merchant_mini_program(merchant).await?;
+        let (openid, person) = self.translate(&who.appid, &who.openid, &target.appid).await?;
+        let t = Translation { openid, person_id: self.pairwise.id(&person, &target.owner) };
+        Ok((t, target.appid.clone()))
     }
 }

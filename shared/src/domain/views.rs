@@ -5,16 +5,42 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::domain::assoc::PersonView;
+use crate::ids::AppId;
 use crate::items::membership::Linked;
+use crate::model::{AppKind, Owner};
 
 /// What a mini program or a site is shown of each identity: the app, its kind and owner —
 /// never another app's openid.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Public(pub Vec<Linked>);
+pub struct Public(pub Vec<Shown>);
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shown {
+    pub appid: AppId,
+    pub kind: AppKind,
+    pub owner: Owner,
+}
+
+impl Shown {
+    fn of(l: &Linked) -> Self {
+        Shown { appid: l.appid.clone(), kind: l.kind, owner: l.owner.clone() }
+    }
+}
 
 impl Public {
+    /// Every identity (the platform's `GET /v1/me`).
     pub fn of(view: &PersonView) -> Self {
-        Public(view.linked.clone())
+        Public(view.linked.iter().map(Shown::of).collect())
+    }
+
+    /// Only `owner`'s apps: what a tenant is shown (and what a login answers, whoever asks,
+    /// so its size does not grow with the person).
+    pub fn owned_by(view: &PersonView, owner: &Owner) -> Self {
+        Self::only(view, |l| &l.owner == owner)
+    }
+
+    pub fn only(view: &PersonView, keep: impl Fn(&Linked) -> bool) -> Self {
+        Public(view.linked.iter().filter(|l| keep(l)).map(Shown::of).collect())
     }
 }
 
@@ -22,21 +48,9 @@ impl Serialize for Public {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for l in &self.0 {
-            seq.serialize_element(&PublicOne(l))?;
+            seq.serialize_element(l)?;
         }
         seq.end()
-    }
-}
-
-struct PublicOne<'a>(&'a Linked);
-
-impl Serialize for PublicOne<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Linked", 3)?;
-        st.serialize_field("appid", &self.0.appid)?;
-        st.serialize_field("kind", &self.0.kind)?;
-        st.serialize_field("owner", &self.0.owner)?;
-        st.end()
     }
 }
 

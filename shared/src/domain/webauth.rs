@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 use crate::crypto::same_secret;
+use crate::directory::{Directory, DirectoryExt};
 use crate::domain::assoc::Assoc;
 use crate::domain::{scene, sitelink, Urls};
 use crate::error::Error;
@@ -23,7 +24,6 @@ use crate::items::state::{self, Outcome, Page, Purpose, State};
 use crate::items::ticket::{self, Seen, Ticket};
 use crate::items::{confirm, refs, Tx};
 use crate::model::{AppKind, Scope};
-use crate::registry::Registry;
 use crate::store::StoreError;
 use crate::tokens::Verified;
 use crate::wechat::WeChat;
@@ -75,7 +75,7 @@ pub struct Started {
 pub struct WebAuth<'a> {
     pub assoc: Assoc<'a>,
     pub wechat: &'a dyn WeChat,
-    pub apps: &'a Registry,
+    pub apps: &'a dyn Directory,
     pub urls: &'a Urls,
 }
 
@@ -235,10 +235,10 @@ impl WebAuth<'_> {
     pub async fn create_ticket(&self, who: &Verified, req: TicketRequest) -> Result<TicketAnswer, Error> {
         let (ident, view) = self.assoc.current(who).await?;
         let scope = req.scope.as_deref().map(Scope::parse).transpose()?.unwrap_or(Scope::Base);
-        let pivot = self.apps.pivot().map(|p| p.appid.clone());
+        let pivot = self.apps.pivot().await?.map(|p| p.appid.clone());
         let mut targets: Vec<AppId> = Vec::new();
         for t in req.targets.unwrap_or_default() {
-            self.apps.app_of_kind(&t, AppKind::OfficialAccount)?;
+            self.apps.app_of_kind(&t, AppKind::OfficialAccount).await?;
             if Some(&t) != pivot.as_ref() && !targets.contains(&t) {
                 targets.push(t);
             }
@@ -252,7 +252,7 @@ impl WebAuth<'_> {
             return Err(Error::InvalidRequest(format!("at most {MAX_TARGETS} targets")));
         }
         if let Some(r) = &req.return_url {
-            if r.len() > 2048 || !return_url_allowed(&self.apps.return_url_allow, r) {
+            if r.len() > 2048 || !return_url_allowed(&self.apps.platform().await?.return_url_allow, r) {
                 return Err(Error::ReturnUrlNotAllowed);
             }
         }
@@ -385,8 +385,8 @@ impl WebAuth<'_> {
             return Ok(end("denied"));
         };
         let target = t.targets.get(index).ok_or_else(|| Error::Internal("state hop out of range".into()))?;
-        let app = self.apps.app_of_kind(target, AppKind::OfficialAccount)?;
-        let grant = self.wechat.web_grant(app, code).await?;
+        let app = self.apps.app_of_kind(target, AppKind::OfficialAccount).await?;
+        let grant = self.wechat.web_grant(&app, code).await?;
         if grant.snapshot_user {
             // A virtual "snapshot page" openid is nobody's: bind nothing.
             return Ok(end("denied"));

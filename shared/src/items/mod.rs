@@ -13,6 +13,7 @@ pub mod membership;
 pub mod person;
 pub mod push_seen;
 pub mod refs;
+pub mod registry;
 pub mod scene;
 pub mod site_code;
 pub mod stash;

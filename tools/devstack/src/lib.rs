@@ -60,6 +60,8 @@ pub struct Devstack {
     /// Every store request the bridge made (the figures behind "requests per login").
     pub store_counts: Arc<CountingStore>,
     pub server: tokio::task::JoinHandle<()>,
+    /// The registry document it was seeded with.
+    pub seed: String,
 }
 
 /// Every function's routes: the same split as the API Gateway routes in template.yaml.
@@ -142,7 +144,6 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         .wechat(Arc::new(wechat))
         // One world clock: moving the simulator's clock moves the bridge's too.
         .clock(Arc::new(move || clock_sim.now_millis()))
-        .registry(Registry::from_json(&registry_json).map_err(|e| e.to_string())?)
         .tokens(devstack_tokens(&base)?)
         .urls(Urls { public_base: base.clone(), open_base: base.clone(), mp_base: base.clone() })
         .stash_ttl_secs(opts.stash_ttl_secs)
@@ -151,6 +152,11 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         )))
         .build()
         .map_err(|e| e.to_string())?;
+    // The registry lives in the store, as in AWS: the seed is imported at start, and the admin
+    // API changes it while devstack runs (seen at once: a change clears this process's cache).
+    let seed = Registry::from_json(&registry_json).map_err(|e| e.to_string())?;
+    bridge.registrar().map_err(|e| e.to_string())?.import(&seed).await.map_err(|e| e.to_string())?;
+    store_counts.take();
     let bridge = Arc::new(bridge);
 
     let pages = axum::Router::new()
@@ -167,7 +173,7 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
             tracing::error!(error = %e, "devstack server stopped");
         }
     });
-    Ok(Devstack { addr, base, bridge, sim, store_counts, server })
+    Ok(Devstack { addr, base, bridge, sim, store_counts, server, seed: registry_json })
 }
 
 /// The demo page (plain HTML + vanilla JS), served at `GET /` and `GET /demo`.
@@ -195,7 +201,7 @@ async fn openapi() -> axum::response::Response {
 
 /// What devstack prints on start: what it serves and how to try it.
 pub fn banner(d: &Devstack, store: &str) -> String {
-    let reg = d.bridge.registry();
+    let Ok(reg) = Registry::from_json(&d.seed) else { return format!("wxbridge devstack on {}", d.base) };
     let mp = reg.apps().find(|a| a.role == Role::PlatformMp).map(|a| a.appid.to_string()).unwrap_or_default();
     let b = &d.base;
     format!(

@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, Stat
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -29,6 +29,7 @@ pub const USER_COOKIE: &str = "wxsim_user";
 pub(crate) fn routes() -> Router<Arc<Sim>> {
     Router::new()
         .route("/sim/apps", get(apps))
+        .route("/sim/apps/{appid}", put(create_app))
         .route("/sim/whoami", get(whoami))
         .route("/sim/users/{user}/login", post(login))
         .route("/sim/users/{user}/userinfo", post(userinfo))
@@ -164,7 +165,28 @@ impl AppidBody {
 type ApiResult = Result<Response, ApiError>;
 
 async fn apps(State(sim): State<Arc<Sim>>) -> Json<Value> {
-    Json(sim.registry().raw_json().clone())
+    Json(sim.registry().listing())
+}
+
+/// A merchant creates an app in WeChat's console: WeChat knows it from now on (the bridge
+/// learns of it only through its own admin API).
+async fn create_app(
+    State(sim): State<Arc<Sim>>,
+    Path(appid): Path<String>,
+    JsonBody(mut body): JsonBody<Value>,
+) -> ApiResult {
+    let obj = body.as_object_mut().ok_or_else(|| ApiError::bad_request("the body must be an app object"))?;
+    match obj.get("appid").and_then(Value::as_str) {
+        Some(a) if a != appid => return Err(ApiError::bad_request("the body's appid is not the path's")),
+        _ => {
+            obj.insert("appid".into(), Value::String(appid.clone()));
+        }
+    }
+    let app: crate::registry::App =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("not an app: {e}")))?;
+    let created = sim.registry().create(app).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({ "appid": appid, "created": created }))).into_response())
 }
 
 async fn whoami(ActingUser(user): ActingUser) -> Json<Value> {

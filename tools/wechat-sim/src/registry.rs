@@ -159,15 +159,33 @@ pub enum RegistryError {
     Invalid(String),
 }
 
-/// The parsed registry.
-#[derive(Debug, Clone)]
+/// The parsed registry, and the apps merchants created since (`PUT /sim/apps/{appid}`).
+#[derive(Debug)]
 pub struct Registry {
     pub apps: Vec<App>,
+    /// Apps created while the simulator runs; they live as long as the process (a test
+    /// double's registry, so they are leaked to hand out plain references).
+    created: std::sync::RwLock<Vec<&'static App>>,
     pub site: Option<Site>,
     pub menu_login_key: Option<String>,
     pub credentials: Option<Credentials>,
     pub return_url_allow: Vec<String>,
     raw: Value,
+}
+
+impl Clone for Registry {
+    fn clone(&self) -> Self {
+        let created = self.created.read().unwrap_or_else(|p| p.into_inner()).clone();
+        Registry {
+            apps: self.apps.clone(),
+            created: std::sync::RwLock::new(created),
+            site: self.site.clone(),
+            menu_login_key: self.menu_login_key.clone(),
+            credentials: self.credentials.clone(),
+            return_url_allow: self.return_url_allow.clone(),
+            raw: self.raw.clone(),
+        }
+    }
 }
 
 impl Registry {
@@ -179,40 +197,13 @@ impl Registry {
         }
         let mut seen = HashSet::new();
         for app in &file.apps {
-            if app.appid.is_empty() {
-                return Err(RegistryError::Invalid("an app has an empty appid".into()));
-            }
             if !seen.insert(app.appid.as_str()) {
                 return Err(RegistryError::Invalid(format!("appid {} is listed twice", app.appid)));
             }
-            if let Some(bad) = app.web_auth_domains.iter().find(|d| !valid_web_auth_domain(d)) {
-                return Err(RegistryError::Invalid(format!(
-                    "web_auth_domains of {} must be bare hosts without scheme, port or path, not {bad:?}",
-                    app.appid
-                )));
-            }
-            if let Some(url) = &app.push_url {
-                let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-                if !ok {
-                    return Err(RegistryError::Invalid(format!(
-                        "push_url of {} must be an absolute http(s) URL, not {url:?}",
-                        app.appid
-                    )));
-                }
-            }
-            if app.original_id.as_deref().is_some_and(|id| id.is_empty() || id.chars().any(char::is_control)) {
-                return Err(RegistryError::Invalid(format!("original_id of {} must not be empty", app.appid)));
-            }
-            if let Some(key) = &app.encoding_aes_key {
-                if key.len() != 43 {
-                    return Err(RegistryError::Invalid(format!(
-                        "encoding_aes_key of {} must have 43 characters",
-                        app.appid
-                    )));
-                }
-            }
+            check_app(app)?;
         }
         Ok(Registry {
+            created: Default::default(),
             apps: file.apps,
             site: file.site,
             menu_login_key: file.menu_login_key,
@@ -229,9 +220,36 @@ impl Registry {
         Self::from_json_str(&text)
     }
 
-    /// The app with this appid, if any.
+    /// The app with this appid, if any (the latest created wins over the file's).
     pub fn app(&self, appid: &str) -> Option<&App> {
+        let created = self.created.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = created.iter().rev().find(|a| a.appid == appid) {
+            return Some(*a);
+        }
+        drop(created);
         self.apps.iter().find(|a| a.appid == appid)
+    }
+
+    /// A merchant created (or changed) an app in WeChat's console. `true`: it is new.
+    pub fn create(&self, app: App) -> Result<bool, RegistryError> {
+        check_app(&app)?;
+        let new = self.app(&app.appid).is_none();
+        let leaked: &'static App = Box::leak(Box::new(app));
+        self.created.write().unwrap_or_else(|p| p.into_inner()).push(leaked);
+        Ok(new)
+    }
+
+    /// Every app as `GET /sim/apps` lists it: the file's, then those created since.
+    pub fn listing(&self) -> Value {
+        let mut raw = self.raw.clone();
+        let created = self.created.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(Value::Array(apps)) = raw.get_mut("apps") {
+            for a in created.iter() {
+                apps.retain(|x| x.get("appid").and_then(Value::as_str) != Some(a.appid.as_str()));
+                apps.push(app_json(a));
+            }
+        }
+        raw
     }
 
     /// The apps that have this role (e.g. `pivot_oa`).
@@ -243,6 +261,54 @@ impl Registry {
     pub fn raw_json(&self) -> &Value {
         &self.raw
     }
+}
+
+/// What WeChat's console would refuse of an app.
+fn check_app(app: &App) -> Result<(), RegistryError> {
+    if app.appid.is_empty() {
+        return Err(RegistryError::Invalid("an app has an empty appid".into()));
+    }
+
+    if let Some(bad) = app.web_auth_domains.iter().find(|d| !valid_web_auth_domain(d)) {
+        return Err(RegistryError::Invalid(format!(
+            "web_auth_domains of {} must be bare hosts without scheme, port or path, not {bad:?}",
+            app.appid
+        )));
+    }
+    if let Some(url) = &app.push_url {
+        let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            return Err(RegistryError::Invalid(format!(
+                "push_url of {} must be an absolute http(s) URL, not {url:?}",
+                app.appid
+            )));
+        }
+    }
+    if app.original_id.as_deref().is_some_and(|id| id.is_empty() || id.chars().any(char::is_control)) {
+        return Err(RegistryError::Invalid(format!("original_id of {} must not be empty", app.appid)));
+    }
+    if let Some(key) = &app.encoding_aes_key {
+        if key.len() != 43 {
+            return Err(RegistryError::Invalid(format!("encoding_aes_key of {} must have 43 characters", app.appid)));
+        }
+    }
+    Ok(())
+}
+
+fn app_json(a: &App) -> Value {
+    let kind = match a.kind {
+        AppKind::MiniProgram => "mini_program",
+        AppKind::OfficialAccount => "official_account",
+        AppKind::MobileApp => "mobile_app",
+        AppKind::Website => "website",
+        AppKind::Other => "other",
+    };
+    serde_json::json!({
+        "appid": a.appid, "name": a.name, "kind": kind, "role": a.role, "owner": a.owner,
+        "open_platform": a.open_platform, "secret": a.secret, "token": a.token,
+        "encoding_aes_key": a.encoding_aes_key, "safe_mode": a.safe_mode,
+        "web_auth_domains": a.web_auth_domains,
+    })
 }
 
 #[cfg(test)]
