@@ -84,6 +84,10 @@ async fn env_on(dynamodb: Option<(String, String)>, mode: UnionIdMode) -> Env {
         stash_ttl_secs: 600,
         link_key: Some(LINK_KEY.into()),
     };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("TEST_LOG").unwrap_or("off".into()))
+        .with_test_writer()
+        .try_init();
     let stack = devstack::start(opts).await.expect("devstack starts");
     let base = stack.base.clone();
     Env {

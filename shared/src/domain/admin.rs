@@ -76,6 +76,12 @@ impl Admin<'_> {
         match tx.commit(self.assoc.store).await {
             Ok(()) => {
                 self.forget(appid, openid);
+                if let Some(l) = view.linked.iter().find(|l| &l.appid == appid) {
+                    for w in crate::domain::assoc::stale_views(&view, &[&l.owner], &[]) {
+                        let _ = self.assoc.store.write(w).await;
+                    }
+                    self.assoc.forget_rest(&view, &[&l.owner]).await;
+                }
                 tracing::info!(appid = %appid, "identity unlinked");
                 Ok(())
             }

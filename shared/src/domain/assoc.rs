@@ -22,10 +22,10 @@ use crate::items::membership::{self, Linked, Membership};
 use crate::items::person::{self, Person};
 use crate::items::{conflict, union, Op, Tx, TxError};
 use crate::metrics::{self, Counter};
-use crate::model::Via;
+use crate::model::{Owner, Via};
 use crate::ports::{Clock, Ids};
 use crate::registry::App;
-use crate::store::{Item, ItemExt, Key, Store, StoreError};
+use crate::store::{Item, ItemExt, Key, Store, StoreError, Write};
 use crate::tokens::Verified;
 
 /// How many times a flow re-reads and retries after losing a race.
@@ -63,6 +63,38 @@ pub struct Resolved {
     pub identity: Identity,
     pub view: PersonView,
     pub new_person: bool,
+}
+
+/// The login views a change of `owners`' links makes stale: the identities of those owners,
+/// and every identity when the platform's change (the pivot is the platform's). A person has
+/// a few apps of an owner; the platform's links change once or twice in a person's life. The
+/// first [`STALE_VIEWS_IN_TX`] go in the change's own transaction, the rest right after it
+/// ([`Assoc::forget_rest`]); a view missed by a crash in between expires within a day.
+/// The apps being added are left out: the same transaction writes their identities.
+pub(crate) fn stale_views(view: &PersonView, owners: &[&Owner], adding: &[&AppId]) -> Vec<Write> {
+    let all = owners.iter().any(|o| o.is_platform());
+    view.linked
+        .iter()
+        .filter(|l| (all || owners.contains(&&l.owner)) && !adding.contains(&&l.appid))
+        .take(STALE_VIEWS_IN_TX)
+        .map(|l| identity::forget_login_view(&l.appid, &l.openid))
+        .collect()
+}
+
+const STALE_VIEWS_IN_TX: usize = 60;
+
+impl Assoc<'_> {
+    /// The stale views [`stale_views`] left out of the transaction.
+    pub(crate) async fn forget_rest(&self, view: &PersonView, owners: &[&Owner]) {
+        let all = owners.iter().any(|o| o.is_platform());
+        for l in view.linked.iter().filter(|l| all || owners.contains(&&l.owner)).skip(STALE_VIEWS_IN_TX) {
+            if let Err(e) = self.store.write(identity::forget_login_view(&l.appid, &l.openid)).await {
+                if !matches!(e, StoreError::ConditionFailed { .. }) {
+                    tracing::warn!(error = %e, "could not drop a stale login view");
+                }
+            }
+        }
+    }
 }
 
 /// An identity WeChat showed, to be linked to a person.
@@ -190,7 +222,7 @@ impl<'a> Assoc<'a> {
 
     /// As [`Assoc::view`], but reads the person item before its memberships, so the version
     /// is never newer than the memberships read with it: what a merge decision needs.
-    async fn settled(&self, person: &PersonId) -> Result<PersonView, Error> {
+    pub(crate) async fn settled(&self, person: &PersonId) -> Result<PersonView, Error> {
         self.resolve(person, true).await
     }
 
@@ -321,6 +353,9 @@ impl<'a> Assoc<'a> {
             };
             match tx.commit(self.store).await {
                 Ok(()) => {
+                    if !new_person {
+                        self.forget_rest(&view, &[&app.owner]).await;
+                    }
                     tracing::info!(new_person, appid = %app.appid, via = via.as_str(), "identity linked");
                     metrics::count(if new_person { Counter::NewPerson } else { Counter::Link });
                     let claimed = if new_person { claim } else { unionid };
@@ -458,6 +493,9 @@ impl<'a> Assoc<'a> {
                 let now = self.clock.now_millis();
                 let mut tx = Tx::new();
                 tx.add(person::bump(&merged.person, &self.ids.token()));
+                let owners: Vec<&Owner> = fresh.iter().map(|f| &f.seen.app.owner).collect();
+                let adding: Vec<&AppId> = fresh.iter().map(|f| &f.seen.app.appid).collect();
+                tx.extend(stale_views(&merged, &owners, &adding));
                 let mut added = Vec::new();
                 let mut nevers: Vec<PersonId> = Vec::new();
                 for f in &fresh {
@@ -475,6 +513,7 @@ impl<'a> Assoc<'a> {
                 }
                 match tx.commit(self.store).await {
                     Ok(()) => {
+                        self.forget_rest(&merged, &owners).await;
                         for l in &added {
                             tracing::info!(appid = %l.appid, via = via.as_str(), "identity linked");
                             metrics::count(Counter::Link);
@@ -629,6 +668,15 @@ impl<'a> Assoc<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
+        // The survivor's logins answer from views the move made stale (its identities and the
+        // moved ones alike); before the merge is marked done, so a retry does this again.
+        for it in self.store.query(&person::pk(winner), membership::PREFIX).await? {
+            let m = Membership::from_item(winner, &it)?;
+            match self.store.write(identity::forget_login_view(&m.linked.appid, &m.linked.openid)).await {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         // What keeps the loser apart from others keeps the survivor apart from them too.
         for it in self.store.query(&person::pk(loser), person::NEVER_PREFIX).await? {
             if let Some(other) = sk(&it).and_then(person::never_of) {
@@ -700,6 +748,7 @@ impl<'a> Assoc<'a> {
         unlinked_from: Option<&PersonId>,
     ) -> Op {
         tx.add(person::bump(&view.person, &self.ids.token()));
+        tx.extend(stale_views(view, &[&linked.owner], &[&linked.appid]));
         tx.add(identity_of(linked, &view.person, unionid, unlinked_from).create());
         if let Some(f) = unlinked_from {
             tx.add(person::never(&view.person, f));

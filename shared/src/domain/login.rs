@@ -7,10 +7,12 @@ use crate::crypto;
 use crate::directory::{Directory, DirectoryExt};
 use crate::domain::assoc::{Assoc, PersonView, Seen};
 use crate::domain::views::Public;
+use crate::domain::views::Shown;
 use crate::domain::webauth::{settle_confirm, spend_confirm};
 use crate::error::Error;
-use crate::ids::{AppId, Code, PersonId, UnionId};
-use crate::items::identity::Identity;
+use crate::ids::{AppId, Code, OpenId, PersonId, UnionId};
+use crate::items::identity::{self, Found, Identity};
+use crate::items::{person, Tx, TxError};
 use crate::model::{AppKind, Owner, Via};
 use crate::pairwise::Pairwise;
 use crate::registry::App;
@@ -56,6 +58,18 @@ pub(crate) struct Summary {
     pub pivot_linked: bool,
     pub linked: Public,
 }
+
+/// A summary kept on the identity item, so a returning login reads that one item.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LoginView {
+    /// When it was computed: after a day it is computed again (the bound on a view a crash
+    /// left stale).
+    at: i64,
+    pivot_linked: bool,
+    linked: Vec<Shown>,
+}
+
+const LOGIN_VIEW_SECS: i64 = 24 * 3600;
 
 impl Login<'_> {
     async fn summary(&self, app: &App, view: &PersonView) -> Result<Summary, Error> {
@@ -104,18 +118,76 @@ impl Login<'_> {
 
     /// `wx.login` code → session → person. When the unionid is still unknown (the two-step
     /// flow may need the session_key), the key rides in the bearer token, sealed; nothing is
-    /// written for it.
+    /// written for it. A returning login reads one item, the identity, whatever the person's
+    /// size: it answers from the login view kept there.
     pub async fn mp_login(&self, appid: &AppId, code: &Code) -> Result<LoginAnswer, Error> {
         let app = self.apps.app_of_kind(appid, AppKind::MiniProgram).await?;
         let session = self.wechat.code2session(&app, code).await?;
-        let r = self.assoc.login(&app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
         crate::metrics::count(crate::metrics::Counter::Login);
-        let sealed = (r.identity.unionid.is_none() && app.open_platform.is_some()).then(|| {
-            let until = self.assoc.clock.now_secs() + self.stash_ttl_secs;
-            self.sessions.seal(&session.session_key, &app.appid, &session.openid, until)
-        });
+        let seal = |unionid: &Option<UnionId>| {
+            (unionid.is_none() && app.open_platform.is_some()).then(|| {
+                let until = self.assoc.clock.now_secs() + self.stash_ttl_secs;
+                self.sessions.seal(&session.session_key, &app.appid, &session.openid, until)
+            })
+        };
+        if let Some((ident, shown)) = self.returning(&app, &session.openid, session.unionid.as_ref()).await? {
+            return self.answer(&app, &ident, shown, false, seal(&ident.unionid));
+        }
+        let r = self.assoc.login(&app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
         let shown = self.summary(&app, &r.view).await?;
-        self.answer(&app, &r.identity, shown, r.new_person, sealed)
+        if !r.new_person {
+            self.keep_view(&r.identity).await;
+        }
+        self.answer(&app, &r.identity, shown, r.new_person, seal(&r.identity.unionid))
+    }
+
+    /// A returning identity with a fresh login view (and nothing new to attach): its answer.
+    async fn returning(
+        &self,
+        app: &App,
+        openid: &OpenId,
+        unionid: Option<&UnionId>,
+    ) -> Result<Option<(Identity, Summary)>, Error> {
+        let Some(it) = self.assoc.store.get(&identity::key(&app.appid, openid)).await? else { return Ok(None) };
+        let Found::Live(ident) = Identity::found(&app.appid, openid, Some(&it))? else { return Ok(None) };
+        if unionid.is_some() && ident.unionid.is_none() && app.open_platform.is_some() {
+            return Ok(None);
+        }
+        let Some(view) = identity::login_view(&it).and_then(|v| serde_json::from_str::<LoginView>(v).ok()) else {
+            return Ok(None);
+        };
+        if self.assoc.clock.now_secs() - view.at > LOGIN_VIEW_SECS {
+            return Ok(None);
+        }
+        let shown =
+            Summary { person: ident.person.clone(), pivot_linked: view.pivot_linked, linked: Public(view.linked) };
+        Ok(Some((ident, shown)))
+    }
+
+    /// Keeps the answer on the identity for the next login — only if the person is still at
+    /// the version it was computed from (read settled: the version no newer than the links).
+    async fn keep_view(&self, ident: &Identity) {
+        let kept = async {
+            let view = self.assoc.settled(&ident.person).await?;
+            if view.person != ident.person {
+                return Ok::<_, Error>(());
+            }
+            let app = self.apps.app(&ident.appid).await?.ok_or(Error::UnknownApp)?;
+            let shown = self.summary(&app, &view).await?;
+            let lv =
+                LoginView { at: self.assoc.clock.now_secs(), pivot_linked: shown.pivot_linked, linked: shown.linked.0 };
+            let json = serde_json::to_string(&lv).map_err(|e| Error::Internal(e.to_string()))?;
+            let mut tx = Tx::new();
+            tx.add(person::still_at(&view.person, view.version.as_deref()));
+            tx.add(identity::keep_login_view(&ident.appid, &ident.openid, &view.person, &json));
+            match tx.commit(self.assoc.store).await {
+                Ok(()) | Err(TxError::Refused(_)) | Err(TxError::Conflict) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        };
+        if let Err(e) = kept.await {
+            tracing::debug!(error = %e, "login view not kept");
+        }
     }
 
     /// `wx.getUserInfo`'s encryptedData, opened with the stashed session_key, names the unionid.

@@ -18,6 +18,10 @@ pub const VIA: &str = "via";
 pub const AT: &str = "at";
 pub const UNSUBSCRIBED_AT: &str = "unsubscribed_at";
 pub const UNLINKED_FROM: &str = "unlinked_from";
+/// What a returning login answers (crate::domain::login::LoginView, as JSON), kept on the
+/// identity so that login reads one item whatever the person's size. Written only against
+/// the person's version it was computed from; removed by every change it depends on.
+pub const LOGIN_VIEW: &str = "lv";
 /// On the person an identity was unlinked from: `X#<appid>#<openid>`, so erasing the person
 /// finds the tombstone.
 pub const UNLINKED_PREFIX: &str = "X#";
@@ -161,9 +165,29 @@ pub fn repoint(appid: &AppId, openid: &OpenId, person: &PersonId) -> Write {
     Write::Update {
         key: key(appid, openid),
         set: vec![(PERSON.into(), s(person.as_str()))],
-        remove: vec![],
+        remove: vec![LOGIN_VIEW.into()],
         cond: vec![Check::Exists],
     }
+}
+
+/// The login view, as stored (JSON), if any.
+pub fn login_view(it: &Item) -> Option<&str> {
+    it.s(LOGIN_VIEW)
+}
+
+/// Keeps what a login answered, if the identity still belongs to `person`.
+pub fn keep_login_view(appid: &AppId, openid: &OpenId, person: &PersonId, view_json: &str) -> Write {
+    Write::Update {
+        key: key(appid, openid),
+        set: vec![(LOGIN_VIEW.into(), s(view_json))],
+        remove: vec![],
+        cond: vec![Check::Eq(PERSON.into(), s(person.as_str()))],
+    }
+}
+
+/// Drops the login view: something it depends on changed.
+pub fn forget_login_view(appid: &AppId, openid: &OpenId) -> Write {
+    Write::Update { key: key(appid, openid), set: vec![], remove: vec![LOGIN_VIEW.into()], cond: vec![Check::Exists] }
 }
 
 /// Records the unionid WeChat named for an identity that had none.

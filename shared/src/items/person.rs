@@ -82,6 +82,11 @@ fn unmerged() -> Vec<Check> {
     vec![Check::Exists, Check::Absent(MERGED_INTO.into()), Check::Absent(MERGING.into())]
 }
 
+/// A transaction's check that the person is unmerged and still at the version it was read with.
+pub fn still_at(person: &PersonId, version: Option<&str>) -> Write {
+    Write::Check { key: key(person), cond: unmerged_at(version) }
+}
+
 /// ... and still carries the version tag it was read with.
 fn unmerged_at(version: Option<&str>) -> Vec<Check> {
     let mut cond = unmerged();
