@@ -27,13 +27,9 @@ use crate::store::dynamo::DynamoStore;
 use crate::store::memory::MemoryStore;
 use crate::store::Store;
 use crate::tokens::Tokens;
-use crate::vault::{KmsKey, LocalKey, Vault};
+use crate::vault::{KmsKey, LocalKey, Vault, LOCAL_DEV_KEY};
 use crate::wechat::client::WeChatClient;
 use crate::wechat::{NoWeChat, WeChat};
-
-/// Local mode's key for sealing the registry's secrets and deriving pairwise ids when none is
-/// configured: a development value, public by design; AWS mode never uses it.
-const LOCAL_DEV_KEY: [u8; 32] = *b"wxbridge-local-development-key!!";
 
 /// How operators' requests (identity-api) are authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -302,7 +302,10 @@ impl Registry {
         let mut index = HashMap::new();
         for (i, raw) in f.apps.into_iter().enumerate() {
             let name = raw.get("appid").and_then(|v| v.as_str()).map(str::to_owned).unwrap_or_else(|| format!("#{i}"));
-            let app: App = serde_json::from_value(raw).map_err(|e| bad(format!("app {name}: {e}")))?;
+            let app: App = serde_json::from_value(raw).map_err(|e| {
+                let e = e.to_string();
+                bad(if e.starts_with("app ") { e } else { format!("app {name}: {e}") })
+            })?;
             if index.insert(app.appid.clone(), apps.len()).is_some() {
                 return Err(bad(format!("app {name} is listed twice")));
             }

@@ -27,6 +27,10 @@ use crate::ids::Secret;
 
 const VERSION: &str = "v1";
 
+/// Local mode's key for sealing the registry's secrets (and deriving pairwise ids) when none
+/// is configured: a development value, public by design; AWS mode never uses it.
+pub const LOCAL_DEV_KEY: [u8; 32] = *b"wxbridge-local-development-key!!";
+
 /// A fresh data key: the key itself and the same key wrapped by the key-encryption key.
 pub struct DataKey {
     pub plain: [u8; 32],

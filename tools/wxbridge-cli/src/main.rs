@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use shared::domain::admin::Admin;
 use shared::domain::assoc::{Assoc, PersonView};
 use shared::domain::views::Operator;
-use shared::ids::{AppId, OpenId, OpenPlatformId, PersonId};
+use shared::ids::{AppId, MerchantId, OpenId, OpenPlatformId, PersonId};
 use shared::model::AppKind;
 use shared::ports::{RandomIds, SystemClock};
 use shared::registry::Registry;
@@ -33,6 +33,15 @@ commands:
   erase PERSON_ID [--yes]           erase a person and everything linked to them
                                     (asks on a terminal; without one, --yes is required)
   create-table                      create the table if it does not exist (DynamoDB Local, dev)
+  registry import                   write the registry document (--registry FILE) into the table:
+                                    every entry is checked first, one bad entry and nothing is
+                                    written; secrets sealed under WXBRIDGE_KMS_KEY_ID (KMS), or
+                                    with --endpoint under WXBRIDGE_LOCAL_KEY or the dev key
+  app-put FILE                      register or replace one app from a JSON document (- for stdin)
+  app-get APPID                     one registered app, without its secrets
+  app-delete APPID                  remove an app: its logins stop, its links stay
+  merchant-key MERCHANT             issue a merchant key (shown once; only its hash is kept)
+  revoke-key MERCHANT KEY_ID        revoke one of a merchant's keys
   register --appid APPID --kind KIND --owner OWNER [--role ROLE] [--name NAME]
            [--open-platform OP] [--safe-mode | --no-safe-mode] [--web-auth-domain HOST ...]
            [--secrets-stdin] [--force]
@@ -71,6 +80,12 @@ enum Command {
     Erase { person: PersonId, yes: bool },
     Register(Box<register::Register>),
     Unregister { appid: AppId, force: bool },
+    Import,
+    AppPut(String),
+    AppGet(AppId),
+    AppDelete(AppId),
+    MerchantKey(MerchantId),
+    RevokeKey(MerchantId, String),
 }
 
 impl Command {
@@ -259,6 +274,15 @@ fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> R
         ("erase", [p]) => Command::Erase { person: id(PersonId::parse, p)?, yes },
         ("unregister", [appid]) => Command::Unregister { appid: id(AppId::parse, appid)?, force },
         ("register", []) => Command::Register(Box::new(reg.into_command(force)?)),
+        ("registry", ["import"]) => Command::Import,
+        ("app-put", [file]) => Command::AppPut((*file).to_owned()),
+        ("app-get", [appid]) => Command::AppGet(id(AppId::parse, appid)?),
+        ("app-delete", [appid]) => Command::AppDelete(id(AppId::parse, appid)?),
+        ("merchant-key", [m]) => Command::MerchantKey(id(MerchantId::parse, m)?),
+        ("revoke-key", [m, key_id]) => Command::RevokeKey(id(MerchantId::parse, m)?, (*key_id).to_owned()),
+        ("registry" | "app-put" | "app-get" | "app-delete" | "merchant-key" | "revoke-key", _) => {
+            return Err(usage(&format!("wrong operands for {name}")))
+        }
         ("register", _) => return Err(usage("register takes no operands: the appid is --appid APPID")),
         ("apps" | "create-table" | "lookup" | "person" | "export" | "unlink" | "erase" | "unregister", _) => {
             return Err(usage(&format!("wrong number of operands for {name}")))
@@ -333,6 +357,69 @@ fn apps_table(registry: &Registry) -> Result<String, Error> {
     Ok(out)
 }
 
+/// The commands that change or read the registry in the table, through the same
+/// `Registrar` the admin API runs; `None` for the others.
+async fn registry_command(args: &Args, table: &str) -> Result<Option<String>, Failure> {
+    use shared::directory::StoreDirectory;
+    use shared::domain::registrar::Registrar;
+    use shared::registry::{App, Holder};
+    use shared::vault::{KmsKey, LocalKey, Vault, LOCAL_DEV_KEY};
+    use std::sync::Arc;
+    if !matches!(
+        args.command,
+        Command::Import
+            | Command::AppPut(_)
+            | Command::AppGet(_)
+            | Command::AppDelete(_)
+            | Command::MerchantKey(_)
+            | Command::RevokeKey(..)
+    ) {
+        return Ok(None);
+    }
+    let store: Arc<dyn shared::store::Store> = Arc::new(store(args.endpoint.as_deref(), table).await);
+    let vault = match (std::env::var("WXBRIDGE_KMS_KEY_ID").ok().filter(|k| !k.is_empty()), &args.endpoint) {
+        (Some(k), _) => Vault::new(Arc::new(KmsKey::new(&aws_config::load_from_env().await, &k))),
+        (None, Some(_)) => Vault::new(Arc::new(match std::env::var("WXBRIDGE_LOCAL_KEY") {
+            Ok(hex_key) if !hex_key.is_empty() => LocalKey::from_hex("local", &hex_key)?,
+            _ => LocalKey::new("local", LOCAL_DEV_KEY),
+        })),
+        (None, None) => {
+            return Err(Failure::Usage("the registry's secrets are sealed with KMS: set WXBRIDGE_KMS_KEY_ID".into()))
+        }
+    };
+    let directory = StoreDirectory { store: store.clone(), vault: None };
+    let r = Registrar { store: &*store, vault: &vault, directory: &directory, clock: &SystemClock };
+    Ok(Some(match &args.command {
+        Command::Import => {
+            let done = r.import(&load_registry(&args.registry)?).await?;
+            format!("imported {} apps, {} sites, {} keys from {}", done.apps, done.sites, done.keys, args.registry)
+        }
+        Command::AppPut(file) => {
+            let text =
+                if file == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(file) }
+                    .map_err(|e| Error::InvalidRequest(format!("cannot read {file}: {e}")))?;
+            let app: App = serde_json::from_str(&text).map_err(|e| Error::InvalidRequest(format!("the app: {e}")))?;
+            let put = r.put_app(&app).await?;
+            format!("{:?} {}: {}", put, app.appid, pretty(&r.app_info(&app.appid).await?))
+        }
+        Command::AppGet(appid) => pretty(&r.app_info(appid).await?),
+        Command::AppDelete(appid) => {
+            r.delete_app(appid).await?;
+            format!("removed {appid}: its logins stop, its links stay")
+        }
+        Command::MerchantKey(m) => pretty(&r.issue_key(Holder::Merchant(m.clone())).await?),
+        Command::RevokeKey(m, key_id) => {
+            r.revoke_merchant_key(m, key_id).await?;
+            format!("revoked key {key_id} of {m}")
+        }
+        _ => unreachable!("filtered above"),
+    }))
+}
+
+fn pretty(v: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
 fn print_json(v: &impl serde::Serialize) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
     println!("{text}");
@@ -384,6 +471,10 @@ async fn run(args: Args) -> Result<(), Failure> {
         println!("table {table} is ready");
         return Ok(());
     }
+    if let Some(done) = registry_command(&args, table).await? {
+        println!("{done}");
+        return Ok(());
+    }
     let registry = load_registry(&args.registry)?;
     if let Command::Apps = args.command {
         print!("{}", apps_table(&registry)?);
@@ -423,9 +514,7 @@ async fn run(args: Args) -> Result<(), Failure> {
             let n = view.linked.len();
             println!("erased person {root} and its {n} {}", if n == 1 { "identity" } else { "identities" });
         }
-        Command::Apps | Command::CreateTable | Command::Register(_) | Command::Unregister { .. } => {
-            unreachable!("handled above")
-        }
+        _ => unreachable!("handled above"),
     }
     Ok(())
 }
