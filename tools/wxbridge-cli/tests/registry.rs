@@ -114,7 +114,11 @@ fn wxbridge(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run wxbridge");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        // The CLI may refuse before it reads stdin; a closed pipe is then no failure of ours.
+        match child.stdin.take().unwrap().write_all(input.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r.unwrap(),
+        }
     }
     let out = child.wait_with_output().unwrap();
     let out = Out {
