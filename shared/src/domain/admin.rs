@@ -44,7 +44,15 @@ impl Admin<'_> {
             return Err(Error::NotFound);
         }
         let ident = self.assoc.identity(appid, openid).await?.ok_or(Error::NotFound)?;
-        let op = self.apps.app(appid).await?.and_then(|a| a.open_platform.clone());
+        // The app's open platform; for an app removed from the registry since, the one the
+        // person's unionid mark names.
+        let op = match self.apps.app(appid).await?.and_then(|a| a.open_platform.clone()) {
+            Some(op) => Some(op),
+            None => match &ident.unionid {
+                Some(u) => self.marked_platform(&view.person, u).await?,
+                None => None,
+            },
+        };
         let mut retire = None;
         if let (Some(u), Some(op)) = (&ident.unionid, &op) {
             let mut others_carry = false;
@@ -88,6 +96,21 @@ impl Admin<'_> {
             Err(TxError::Refused(_)) => Err(Error::NotFound),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn marked_platform(
+        &self,
+        person: &PersonId,
+        unionid: &crate::ids::UnionId,
+    ) -> Result<Option<crate::ids::OpenPlatformId>, Error> {
+        let tail = format!("#{unionid}");
+        for it in self.assoc.store.query(&person::pk(person), union::MARK_PREFIX).await? {
+            let Some(sk) = it.s("SK") else { continue };
+            if let Some(op) = sk.strip_prefix(union::MARK_PREFIX).and_then(|r| r.strip_suffix(tail.as_str())) {
+                return Ok(crate::ids::OpenPlatformId::parse(op).ok());
+            }
+        }
+        Ok(None)
     }
 
     /// Erases every item that names the person: its identities, memberships, unionids, stashed

@@ -136,8 +136,12 @@ impl Registrar<'_> {
         Ok(put)
     }
 
+    /// The app without its secrets (opened only to say which it has).
     pub async fn app_info(&self, appid: &AppId) -> Result<AppInfo, Error> {
-        self.stored_app(appid).await?.map(|a| a.public()).ok_or(Error::UnknownApp)
+        let it = self.store.get(&reg::app_key(appid)).await?.ok_or(Error::UnknownApp)?;
+        let (app, sealed) = reg::app_from_item(appid, &it)?;
+        let secrets = AppSecrets::from_json(&self.vault.open(&sealed, &reg::sealed_aad(appid)).await?)?;
+        Ok(reg::with_secrets(app, secrets).public())
     }
 
     /// Every registered app's id, owner and kind (operators' listings; a Query of one

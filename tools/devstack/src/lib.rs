@@ -16,6 +16,7 @@ use shared::store::dynamo::DynamoStore;
 use shared::store::memory::MemoryStore;
 use shared::store::Store;
 use shared::tokens::Tokens;
+use shared::vault::{LocalKey, Vault, LOCAL_DEV_KEY};
 use shared::wechat::client::{WeChatClient, WeChatConfig};
 use wechat_sim::{Sim, SimConfig, UnionIdMode};
 
@@ -145,6 +146,10 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         // One world clock: moving the simulator's clock moves the bridge's too.
         .clock(Arc::new(move || clock_sim.now_millis()))
         .tokens(devstack_tokens(&base)?)
+        // Local mode's development keys, so a table that outlives this process (DynamoDB
+        // Local with -dbPath) still opens, and pairwise ids stay the same across restarts.
+        .vault(Some(Vault::new(Arc::new(LocalKey::new("local", LOCAL_DEV_KEY)))))
+        .seal_key(shared::ids::Secret::new(hex::encode(LOCAL_DEV_KEY)))
         .urls(Urls { public_base: base.clone(), open_base: base.clone(), mp_base: base.clone() })
         .stash_ttl_secs(opts.stash_ttl_secs)
         .link_key(Some(shared::ids::Secret::new(
