@@ -138,7 +138,7 @@ both_stores!(a_merchant_onboarded_while_running_logs_in_and_links_at_once, |kind
     assert_eq!(mp["role"], "merchant_mp");
     let oa = onboard(&e, M3_OA, &m3_oa()).await;
     assert_eq!(oa["role"], "merchant_oa");
-    // (`has_token` / `has_encoding_aes_key`: see the ignored test at the end.)
+    // (`has_token` / `has_encoding_aes_key`: see the test at the end.)
     for a in [&mp, &oa] {
         assert!(a.get("secret").is_none() && a.get("token").is_none() && a.get("encoding_aes_key").is_none(), "{a}");
     }
@@ -816,10 +816,6 @@ both_stores!(unlinking_retires_the_unionid_so_the_next_app_joins_the_new_person,
 });
 
 both_stores!(
-    #[ignore = "bug: Admin::unlink looks up the app's open platform in the registry (self.apps.app(appid)) \
-        to retire the identity's unionid; when the app was removed (DELETE /v1/admin/apps) the lookup is None, \
-        so U#<op>#<unionid> keeps naming the person the identity was unlinked from. The user's next app on \
-        that open platform then joins that old person by unionid, not the person the unlinked identity now has"]
     unlinking_a_removed_apps_identity_retires_its_unionid,
     |kind| async move {
         let e = env_with(kind, UnionIdMode::Always).await;
@@ -830,10 +826,6 @@ both_stores!(
 );
 
 both_stores!(
-    #[ignore = "bug: Registrar::app_info (the answer of PUT and GET /v1/admin/apps/{appid}) builds the info \
-        from items::registry::app_from_item, which leaves token and encoding_aes_key None (they stay sealed), \
-        so App::public reports has_token: false and has_encoding_aes_key: false for every official account, \
-        though App::check refuses an OA without them"]
     admin_app_info_tells_whether_an_oa_has_its_push_secrets,
     |kind| async move {
         let e = env(kind).await;
