@@ -16,8 +16,23 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::ids::{AppId, OpenId, PersonId};
 
-/// The `aud` of every bridge token (what an API Gateway JWT authorizer is told to expect).
+/// The `aud` of the tokens of the platform's own apps (what the platform's API Gateway JWT
+/// authorizer is told to expect). A tenant's apps get `wxbridge:<owner>` ([`audience_of`]), so
+/// an authorizer of the platform's routes refuses a merchant app's token, and one of a
+/// merchant's routes the platform's.
 pub const AUDIENCE: &str = "wxbridge";
+
+pub fn audience_of(owner: &crate::model::Owner) -> String {
+    if owner.is_platform() {
+        AUDIENCE.to_owned()
+    } else {
+        format!("{AUDIENCE}:{owner}")
+    }
+}
+
+fn audience_ok(aud: &str) -> bool {
+    aud == AUDIENCE || aud.strip_prefix(AUDIENCE).is_some_and(|rest| rest.starts_with(':') && rest.len() > 1)
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -146,7 +161,7 @@ impl Tokens {
     }
 
     pub fn issue(&self, person: &PersonId, appid: &AppId, openid: &OpenId, now_secs: i64) -> Result<String, Error> {
-        self.issue_with(person, appid, openid, now_secs, None)
+        self.issue_with(person, appid, openid, now_secs, AUDIENCE, None)
     }
 
     /// A token that also carries a sealed session_key.
@@ -156,13 +171,14 @@ impl Tokens {
         appid: &AppId,
         openid: &OpenId,
         now_secs: i64,
+        audience: &str,
         sealed_session: Option<String>,
     ) -> Result<String, Error> {
         let key = self.keys.first().ok_or_else(|| Error::Internal("this function has no signing key".into()))?;
         let enc = key.enc.as_ref().ok_or_else(|| Error::Internal("this function has no signing key".into()))?;
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: AUDIENCE.into(),
+            aud: audience.into(),
             sub: person.to_string(),
             appid: appid.to_string(),
             openid: openid.to_string(),
@@ -187,9 +203,13 @@ impl Tokens {
         let mut v = Validation::new(Algorithm::RS256);
         v.validate_exp = false;
         v.set_issuer(&[&self.issuer]);
-        v.set_audience(&[AUDIENCE]);
+        // Any bridge audience: the platform's or a tenant's (checked below).
+        v.validate_aud = false;
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let c = decode::<Claims>(token, &key.dec, &v).map_err(|_| Error::InvalidToken)?.claims;
+        if !audience_ok(&c.aud) {
+            return Err(Error::InvalidToken);
+        }
         if c.exp <= now_secs || c.iat > now_secs + 60 {
             return Err(Error::InvalidToken);
         }
@@ -284,6 +304,27 @@ mod tests {
         let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
         assert_eq!(kids, ["k2", "k1"]);
         assert!(jwks.to_string().find("\"d\"").is_none(), "no private part in the JWKS");
+    }
+
+    #[test]
+    fn a_tenants_token_has_its_own_audience_and_the_bridge_takes_both() {
+        let (a, _) = pems();
+        let t = tokens(&[("k1", a)]);
+        let (p, app, o) = ids();
+        let m1 = crate::model::Owner::parse("m1").unwrap();
+        assert_eq!(audience_of(&m1), "wxbridge:m1");
+        let tok = t.issue_with(&p, &app, &o, 1_000, &audience_of(&m1), None).unwrap();
+        assert_eq!(t.verify(&tok, 1_100).unwrap().person, p);
+        // An authorizer of the platform's routes (aud = wxbridge) refuses it.
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(t.jwks()["keys"][0].clone()).unwrap();
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&[AUDIENCE]);
+        v.validate_exp = false;
+        assert!(decode::<Claims>(&tok, &DecodingKey::from_jwk(&jwk).unwrap(), &v).is_err());
+        for bad in ["other", "wxbridge:", "wxbridgex"] {
+            let forged = t.issue_with(&p, &app, &o, 1_000, bad, None).unwrap();
+            assert!(t.verify(&forged, 1_100).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -93,7 +93,14 @@ impl Login<'_> {
         let person_id = self.pairwise.id(&shown.person, &app.owner);
         let sub = PersonId::parse(&person_id)?;
         Ok(LoginAnswer {
-            token: self.tokens.issue_with(&sub, &identity.appid, &identity.openid, now, sealed_session)?,
+            token: self.tokens.issue_with(
+                &sub,
+                &identity.appid,
+                &identity.openid,
+                now,
+                &crate::tokens::audience_of(&app.owner),
+                sealed_session,
+            )?,
             token_type: "Bearer",
             expires_in: self.tokens.ttl_secs,
             person_id,
