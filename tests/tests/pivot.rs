@@ -434,3 +434,54 @@ both_stores!(a_unionid_left_pointing_at_a_missing_person_is_taken_over, |kind| a
     // And the second app joins through it.
     assert_eq!(token_of(&e, "vera", PLATFORM_MP2).await["person_id"], a["person_id"]);
 });
+
+/// A returning login answers from the login view kept on its identity; which app is the pivot
+/// is part of what that view depends on.
+async fn a_replaced_pivot_is_not_hidden_by_kept_login_views(kind: StoreKind) {
+    const NEW_PIVOT: &str = "wx1a2b3c4d5e6f7999";
+    let e = env(kind).await;
+    let m = token_of(&e, "bea", MERCHANT1_MP).await;
+    e.link_via_webview("bea", m["token"].as_str().unwrap(), json!({})).await.confirmed.unwrap().expect_ok();
+    for _ in 0..2 {
+        assert_eq!(token_of(&e, "bea", MERCHANT1_MP).await["pivot_linked"], true);
+    }
+    // Operators replace the pivot by an account Bea has never met.
+    let admin = e.admin_key();
+    let del = e.http.delete(e.url(&format!("/v1/admin/apps/{PIVOT_OA}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(del.status(), 204);
+    let new_pivot = json!({"kind": "official_account", "role": "pivot_oa", "owner": "platform",
+        "open_platform": "op_platform", "secret": "0123456789abcdef0123456789abcdef", "token": "newPivotToken0001",
+        "encoding_aes_key": "VupIg870JYouMoGL3Ku2Hw2K6Y3iMrJ3HnusX28cLKg", "safe_mode": false});
+    let put = e.http.put(e.url(&format!("/v1/admin/apps/{NEW_PIVOT}"))).bearer_auth(&admin).json(&new_pivot);
+    assert_eq!(put.send().await.unwrap().status(), 201);
+    // Computed afresh (userinfo), the same identity is not linked to the pivot...
+    let again = token_of(&e, "bea", MERCHANT1_MP).await;
+    let data = e.wx_userinfo("bea", MERCHANT1_MP).await;
+    let body = json!({"encryptedData": data["encryptedData"], "iv": data["iv"]});
+    let fresh = e.post("/v1/mp/userinfo", &body, again["token"].as_str()).await;
+    assert_eq!(fresh.expect_ok()["pivot_linked"], false, "{}", fresh.text);
+    // ...and a returning login must say so, or the mini program never opens the web-view.
+    assert_eq!(
+        token_of(&e, "bea", MERCHANT1_MP).await["pivot_linked"],
+        false,
+        "a returning login after the pivot changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "bug: a returning /v1/mp/login answers from the login view kept on the identity (shared/src/domain/login.rs \
+            `returning`), which no registry change drops: after operators DELETE the pivot and PUT another \
+            (/v1/admin/apps), pivot_linked stays true for up to LOGIN_VIEW_SECS (a day) while /v1/mp/userinfo \
+            for the same identity answers false"]
+async fn a_replaced_pivot_is_not_hidden_by_kept_login_views_memory() {
+    a_replaced_pivot_is_not_hidden_by_kept_login_views(StoreKind::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "bug: a returning /v1/mp/login answers from the login view kept on the identity (shared/src/domain/login.rs \
+            `returning`), which no registry change drops: after operators DELETE the pivot and PUT another \
+            (/v1/admin/apps), pivot_linked stays true for up to LOGIN_VIEW_SECS (a day) while /v1/mp/userinfo \
+            for the same identity answers false"]
+async fn a_replaced_pivot_is_not_hidden_by_kept_login_views_dynamodb() {
+    a_replaced_pivot_is_not_hidden_by_kept_login_views(StoreKind::Dynamo).await;
+}
