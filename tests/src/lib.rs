@@ -501,3 +501,46 @@ impl FaultProxy {
 pub async fn env_through(proxy: &FaultProxy) -> Env {
     env_on(Some((proxy.url.clone(), unique("wxb-fault"))), UnionIdMode::Conditional).await
 }
+
+/// Tenants (API.md v1.1): a merchant's app and a site are shown pairwise person ids, which the
+/// operators' API does not take. "The same person" is told by the platform-wide id operators
+/// see for an identity, or by translation with the key of the app's owner.
+impl Env {
+    /// A merchant's translation key (the registry's `merchant_keys`).
+    pub fn merchant_key(&self, merchant: &str) -> String {
+        self.registry()["merchant_keys"][merchant]
+            .as_str()
+            .unwrap_or_else(|| panic!("no key for merchant {merchant}"))
+            .to_owned()
+    }
+
+    /// The owner of an app of the registry: `platform` or a merchant's id.
+    pub fn owner_of(&self, appid: &str) -> String {
+        let reg = self.registry();
+        let app = reg["apps"].as_array().unwrap().iter().find(|a| a["appid"] == appid);
+        app.unwrap_or_else(|| panic!("{appid} is not in the registry"))["owner"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET /v1/translate` with `key`.
+    pub async fn translate(&self, key: &str, from: &str, openid: &str, to: &str) -> Answer {
+        self.get(&format!("/v1/translate?from_appid={from}&openid={openid}&to_appid={to}"), Some(key)).await
+    }
+
+    /// The platform-wide person behind an identity, as operators see it
+    /// (`GET /v1/identities/{appid}/{openid}` with the admin key).
+    pub async fn person_of(&self, appid: &str, openid: &str) -> String {
+        let a = self.get(&format!("/v1/identities/{appid}/{openid}"), Some(&self.admin_key())).await;
+        a.expect_ok()["person_id"].as_str().unwrap_or_else(|| panic!("no person_id: {}", a.text)).to_owned()
+    }
+
+    /// The person id the owner of `appid` is shown for that identity: the platform-wide id for
+    /// the platform's apps, the merchant's pairwise id (translation with its own key) otherwise.
+    pub async fn shown_to_owner(&self, appid: &str, openid: &str) -> String {
+        let owner = self.owner_of(appid);
+        if owner == "platform" {
+            return self.person_of(appid, openid).await;
+        }
+        let t = self.translate(&self.merchant_key(&owner), appid, openid, appid).await;
+        t.expect_ok()["person_id"].as_str().unwrap_or_else(|| panic!("no person_id: {}", t.text)).to_owned()
+    }
+}

@@ -95,6 +95,16 @@ fn pid(v: &Value) -> String {
     v["person_id"].as_str().expect("a person id").to_owned()
 }
 
+fn oid(v: &Value) -> &str {
+    v["openid"].as_str().expect("an openid")
+}
+
+/// Every app of the person behind an identity, as operators see it (a merchant's app is shown
+/// only its owner's apps, so what it is shown cannot tell whether anything else was linked).
+async fn held(e: &Env, appid: &str, openid: &str) -> Vec<String> {
+    apps(lookup(e, appid, openid).await.expect_ok())
+}
+
 fn apps(v: &Value) -> Vec<String> {
     let list = if v["identities"].is_array() { &v["identities"] } else { &v["linked"] };
     let mut a: Vec<String> = list
@@ -276,6 +286,7 @@ both_stores!(a_confirm_with_another_identitys_token_is_refused, |kind| async mov
     assert_same(&before, &associations(&items(&e).await), "after confirms with other tokens");
     assert_eq!(apps(&me(&e, tok(&alice)).await), sorted(&[PLATFORM_MP]));
     assert_eq!(apps(&me(&e, tok(&merchant)).await), sorted(&[MERCHANT1_MP]));
+    assert_eq!(held(&e, MERCHANT1_MP, oid(&merchant)).await, sorted(&[MERCHANT1_MP]));
 
     // The refusals did not spend the code: its owner confirms.
     let done = confirm(&e, &code, tok(&mallory)).await;
@@ -339,7 +350,8 @@ both_stores!(reused_expired_forged_and_malformed_confirm_codes_are_refused, |kin
     let after = associations(&items(&e).await);
     assert_same(&before_m, &after, "after refused confirm codes");
     assert!(before.keys().all(|k| after.contains_key(k)));
-    assert_eq!(apps(&me(&e, tok(&m)).await), sorted(&[MERCHANT1_MP]), "nothing linked");
+    assert_eq!(apps(&me(&e, tok(&m)).await), sorted(&[MERCHANT1_MP]));
+    assert_eq!(held(&e, MERCHANT1_MP, oid(&m)).await, sorted(&[MERCHANT1_MP]), "nothing linked");
     assert_eq!(apps(&me(&e, tok(&p)).await), sorted(&[PLATFORM_MP, PIVOT_OA]));
 
     // The honest path: a fresh pass, confirmed in time — and a code raced by its owner is spent once.
@@ -361,7 +373,11 @@ both_stores!(reused_expired_forged_and_malformed_confirm_codes_are_refused, |kin
         }
     }
     assert_eq!(won, 1, "one confirm of a code links");
-    assert_eq!(pid(&me(&e, tok(&m)).await), pid(&me(&e, tok(&p)).await), "met at the pivot");
+    // Met at the pivot: one person for operators; each app is shown its owner's id of it.
+    let person = e.person_of(PLATFORM_MP, oid(&p)).await;
+    assert_eq!(e.person_of(MERCHANT1_MP, oid(&m)).await, person, "met at the pivot");
+    assert_eq!(pid(&me(&e, tok(&p)).await), person);
+    assert_eq!(pid(&me(&e, tok(&m)).await), e.shown_to_owner(MERCHANT1_MP, oid(&m)).await);
 });
 
 // ---- 5. userinfo evidence whose unionid belongs to another person -------------------------
@@ -414,8 +430,18 @@ both_stores!(userinfo_evidence_with_another_persons_unionid_links_nothing, |kind
 // ---- 6. concurrent merges and links of one app --------------------------------------------
 
 enum Job {
-    Confirm { code: String, token: String, dora: bool, own: bool },
-    Login { appid: &'static str, code: String },
+    /// `appid`: the app of Dora's that made the ticket, and her openid there.
+    Confirm {
+        code: String,
+        token: String,
+        dora: bool,
+        own: bool,
+        appid: Option<(&'static str, String)>,
+    },
+    Login {
+        appid: &'static str,
+        code: String,
+    },
 }
 
 /// Every identity resolves to a person that lists it, and no person holds two openids of an app.
@@ -464,13 +490,21 @@ async fn crossfire(kind: StoreKind) {
         for (t, a) in toks.iter().zip(APPS) {
             let body = if a == MERCHANT1_MP { json!({"targets": [MERCHANT1_OA]}) } else { json!({}) };
             let w = e.pass_via_webview(&dora, tok(t), body).await;
-            jobs.push(Job::Confirm { code: w.confirm_code().unwrap(), token: tok(t).into(), dora: true, own: true });
+            let (token, appid) = (tok(t).into(), Some((a, oid(t).to_owned())));
+            jobs.push(Job::Confirm { code: w.confirm_code().unwrap(), token, dora: true, own: true, appid });
         }
         // Eve's pass run in Dora's browser (its code leaked to Eve), and Eve's own pass.
         let w = e.pass_via_webview(&dora, tok(&eve_t), json!({})).await;
-        jobs.push(Job::Confirm { code: w.confirm_code().unwrap(), token: tok(&eve_t).into(), dora: false, own: false });
+        let token = tok(&eve_t).to_owned();
+        jobs.push(Job::Confirm {
+            code: w.confirm_code().unwrap(),
+            token: token.clone(),
+            dora: false,
+            own: false,
+            appid: None,
+        });
         let w = e.pass_via_webview(&eve, tok(&eve_t), json!({})).await;
-        jobs.push(Job::Confirm { code: w.confirm_code().unwrap(), token: tok(&eve_t).into(), dora: false, own: true });
+        jobs.push(Job::Confirm { code: w.confirm_code().unwrap(), token, dora: false, own: true, appid: None });
         // Dora's apps log in again meanwhile (the second platform app now learns the unionid).
         for a in APPS {
             for _ in 0..2 {
@@ -483,9 +517,9 @@ async fn crossfire(kind: StoreKind) {
                 let e = e.clone();
                 tokio::spawn(async move {
                     match job {
-                        Job::Confirm { code, token, dora, own } => {
+                        Job::Confirm { code, token, dora, own, appid } => {
                             let a = confirm(&e, &code, &token).await;
-                            (Some((dora, own, token)), a)
+                            (Some((dora, own, (token, appid))), a)
                         }
                         Job::Login { appid, code } => {
                             (None, e.post("/v1/mp/login", &json!({"appid": appid, "code": code}), None).await)
@@ -524,8 +558,17 @@ async fn crossfire(kind: StoreKind) {
         // Dora's confirmed apps are one person: the one her pivot openid names.
         let (dora_pivot, _) = e.truth(&dora, PIVOT_OA).await;
         let holder = pid(lookup(&e, PIVOT_OA, &dora_pivot).await.expect_ok());
-        for t in &dora_won {
-            assert_eq!(pid(&me(&e, t).await), holder, "a confirmed pass of Dora's is on her pivot's person");
+        for (t, app) in &dora_won {
+            let (appid, openid) = app.as_ref().unwrap();
+            assert_eq!(e.person_of(appid, openid).await, holder, "a confirmed pass of Dora's is on her pivot's person");
+            // Its app is shown its owner's id of that person (a merchant's: what its key translates to).
+            let shown = if e.owner_of(appid) == "platform" {
+                holder.clone()
+            } else {
+                let key = e.merchant_key(&e.owner_of(appid));
+                pid(e.translate(&key, PIVOT_OA, &dora_pivot, appid).await.expect_ok())
+            };
+            assert_eq!(pid(&me(&e, t).await), shown, "{appid}");
         }
         assert_consistent(&e).await;
     }
@@ -616,9 +659,11 @@ both_stores!(a_wechat_already_bound_to_another_account_of_the_site_is_told_so_an
     assert!(reply(&r).contains("linked to another WeChat") && link_in(&reply(&r)).is_none(), "{r}");
     assert_eq!(status_of(&e, &key, &third).await, "refused");
     assert_same(&before, &associations(&items(&e).await), "after refused scans");
+    // The site is shown its own id of the person: operators find it by Bob's openid.
     let st = poll(&e, &key, &first).await;
-    let person = st.expect_ok()["person_id"].as_str().unwrap().to_owned();
-    let p = e.get(&format!("/v1/persons/{person}"), Some(&e.admin_key())).await;
+    let (bob, _) = e.truth("bob", PIVOT_OA).await;
+    assert_eq!(st.expect_ok()["openid"], bob.as_str());
+    let p = lookup(&e, PIVOT_OA, &bob).await;
     let sites: Vec<&str> = p.expect_ok()["identities"]
         .as_array()
         .unwrap()
@@ -701,8 +746,12 @@ both_stores!(a_login_link_opened_by_another_wechat_user_binds_nothing, |kind| as
     let ok =
         e.post("/v1/site/bind", &json!({"code": code.unwrap(), "site_user_id": "xena-1"}), Some(&e.site_key())).await;
     assert_eq!(apps(ok.expect_ok()), sorted(&["site:demo-site", PIVOT_OA]));
+    // Bound to the follower: her person holds the site user (the site is shown its own id).
     let (xena, _) = e.truth("xena", PIVOT_OA).await;
-    assert_eq!(lookup(&e, PIVOT_OA, &xena).await.expect_ok()["person_id"], ok.body["person_id"]);
+    let holder = lookup(&e, PIVOT_OA, &xena).await;
+    assert_ne!(holder.expect_ok()["person_id"], ok.body["person_id"], "a site is shown a pairwise id");
+    let ids = holder.body["identities"].as_array().unwrap();
+    assert!(ids.iter().any(|i| i["appid"] == "site:demo-site" && i["openid"] == "xena-1"), "{}", holder.text);
     // Spent now, whoever opens it.
     assert_eq!(e.open_login_link("mallory", &link).await.0.last.code(), "link_used");
 });
@@ -861,7 +910,12 @@ both_stores!(an_erased_persons_scenes_poll_not_found, |kind| async move {
     let bound = new_scene(&e, &key, json!({"site_user_id": "pia-acct"})).await;
     let (_, walk) = e.scan_and_confirm("pia", bound["ticket"].as_str().unwrap()).await;
     assert_eq!(walk.result().as_deref(), Some("bound"));
-    let person = poll(&e, &key, &bound).await.expect_ok()["person_id"].as_str().unwrap().to_owned();
+    // The site's id of the person is no operator's id: operators erase by the platform-wide one.
+    let st = poll(&e, &key, &bound).await;
+    let shown = st.expect_ok()["person_id"].as_str().unwrap().to_owned();
+    let person = e.person_of(PIVOT_OA, st.body["openid"].as_str().unwrap()).await;
+    assert_ne!(shown, person);
+    assert_eq!(admin_delete(&e, &format!("/v1/persons/{shown}")).await, 404);
     let waiting = new_scene(&e, &key, json!({"site_user_id": "pia-acct"})).await;
     let r = e.scan("pia", waiting["ticket"].as_str().unwrap()).await;
     let link = link_in(&reply(&r)).unwrap_or_else(|| panic!("{r}"));
@@ -896,7 +950,7 @@ both_stores!(erasing_a_person_leaves_no_item_that_mentions_it, |kind| async move
     w.confirmed.unwrap().expect_ok();
     // Merchant 1's mini program: another person until its pass meets the pivot, then merged.
     let m = login(&e, "zed", MERCHANT1_MP).await;
-    persons.insert(pid(&m));
+    persons.insert(e.person_of(MERCHANT1_MP, oid(&m)).await);
     e.link_via_webview("zed", tok(&m), json!({})).await.confirmed.unwrap().expect_ok();
     // A confirmed scene, and another scanned but left awaiting confirmation.
     let (key, m1) = (e.site_key(), e.m1_site_key());
@@ -922,7 +976,8 @@ both_stores!(erasing_a_person_leaves_no_item_that_mentions_it, |kind| async move
     let (m_openid, _) = e.truth("zed", MERCHANT1_MP).await;
     assert_eq!(admin_delete(&e, &format!("/v1/persons/{root}/identities/{MERCHANT1_MP}/{m_openid}")).await, 204);
     let q = login(&e, "zed", MERCHANT1_MP).await;
-    assert_ne!(pid(&q), root);
+    let q_person = e.person_of(MERCHANT1_MP, oid(&q)).await;
+    assert_ne!(q_person, root);
     // A refused merge: Yan's pass run in Zed's browser, confirmed by Yan.
     let y = login(&e, "yan", PLATFORM_MP).await;
     let w = e.pass_via_webview("zed", tok(&y), json!({})).await;
@@ -957,18 +1012,21 @@ both_stores!(erasing_a_person_leaves_no_item_that_mentions_it, |kind| async move
     poll(&e, &key, &waiting).await.expect_problem(404, "not_found");
     e.get(&format!("/v1/persons/{root}"), Some(&admin)).await.expect_problem(404, "not_found");
     // Others are untouched: the new person of the unlinked app, and Yan.
-    assert_eq!(pid(lookup(&e, MERCHANT1_MP, &m_openid).await.expect_ok()), pid(&q));
+    assert_eq!(pid(lookup(&e, MERCHANT1_MP, &m_openid).await.expect_ok()), q_person);
+    assert_eq!(e.shown_to_owner(MERCHANT1_MP, &m_openid).await, pid(&q));
     assert_eq!(apps(&me(&e, tok(&y)).await), sorted(&[PLATFORM_MP]));
     assert_eq!(login(&e, "zed", PLATFORM_MP).await["new_person"], true, "the erased apps log in as strangers");
 });
 
-/// A person bound to `site_user` through a scene, who is then erased: its id.
+/// A person bound to `site_user` through a scene, who is then erased: its platform-wide id.
 async fn bound_then_erase_target(e: &Env, user: &str, site_user: &str) -> String {
     let key = e.site_key();
     let sc = new_scene(e, &key, json!({"site_user_id": site_user})).await;
     let (_, walk) = e.scan_and_confirm(user, sc["ticket"].as_str().unwrap()).await;
     assert_eq!(walk.result().as_deref(), Some("bound"), "{}", walk.last.text);
-    poll(e, &key, &sc).await.expect_ok()["person_id"].as_str().unwrap().to_owned()
+    // Operators know the person by the scanner's openid (the site is shown its own id).
+    let st = poll(e, &key, &sc).await;
+    e.person_of(PIVOT_OA, st.expect_ok()["openid"].as_str().unwrap()).await
 }
 
 #[track_caller]

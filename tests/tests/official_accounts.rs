@@ -66,8 +66,11 @@ both_stores!(new_and_returning_followers_bind_by_scanning, |kind| async move {
     assert_eq!(r2["event"], "SCAN", "{r2}");
     assert_eq!(walk.result().as_deref(), Some("bound"));
     assert_eq!(scene_status(&e, sc2["scene"].as_str().unwrap()).await["person_id"], person.as_str());
+    // The site is shown its own pairwise id; operators find the person by the scanner's openid.
     let admin = e.admin_key();
-    let p = e.get(&format!("/v1/persons/{person}"), Some(&admin)).await;
+    let p = e.get(&format!("/v1/identities/{PIVOT_OA}/{openid}"), Some(&admin)).await;
+    assert_ne!(p.expect_ok()["person_id"], person.as_str(), "a site is not shown the platform-wide id");
+    e.get(&format!("/v1/persons/{person}"), Some(&admin)).await.expect_problem(404, "not_found");
     let kinds: Vec<&str> =
         p.body["identities"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"site") && kinds.contains(&"official_account"), "{}", p.text);
@@ -105,12 +108,13 @@ both_stores!(expired_scenes_bind_nothing_and_retries_bind_once, |kind| async mov
     let st = scene_status(&e, sc["scene"].as_str().unwrap()).await;
     assert_eq!(st["status"], "bound");
     let admin = e.admin_key();
-    let p = e.get(&format!("/v1/persons/{}", st["person_id"].as_str().unwrap()), Some(&admin)).await;
+    let (wes, _) = e.truth("wes", PIVOT_OA).await;
+    assert_eq!(st["openid"], wes.as_str());
+    let p = e.get(&format!("/v1/identities/{PIVOT_OA}/{wes}"), Some(&admin)).await;
     assert_eq!(p.expect_ok()["identities"].as_array().unwrap().len(), 2, "{}", p.text);
     // Unsubscribing is recorded on the identity, and links nothing.
     let u = e.post("/sim/users/wes/unsubscribe", &json!({"appid": PIVOT_OA}), None).await;
     assert_eq!(u.status, 200, "{}", u.text);
-    let (wes, _) = e.truth("wes", PIVOT_OA).await;
     let ident = e
         .store()
         .get(&shared::items::identity::key(

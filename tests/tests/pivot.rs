@@ -8,6 +8,12 @@ async fn token_of(e: &Env, user: &str, app: &str) -> Value {
     e.login(user, app).await.expect_ok().clone()
 }
 
+fn sorted(v: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
 fn linked_apps(v: &Value) -> Vec<String> {
     let mut a: Vec<String> =
         v["linked"].as_array().unwrap().iter().map(|l| l["appid"].as_str().unwrap().to_owned()).collect();
@@ -36,7 +42,9 @@ both_stores!(merchant_and_platform_meet_at_the_pivot, |kind| async move {
 
     // The platform's mini program: another person until its web-view meets the same pivot openid.
     let p = token_of(&e, "mia", PLATFORM_MP).await;
-    assert_ne!(p["person_id"], m["person_id"]);
+    let (platform_openid, _) = e.truth("mia", PLATFORM_MP).await;
+    let (merchant_openid, _) = e.truth("mia", MERCHANT1_MP).await;
+    assert_ne!(e.person_of(PLATFORM_MP, &platform_openid).await, e.person_of(MERCHANT1_MP, &merchant_openid).await);
     let walk = e.link_via_webview("mia", p["token"].as_str().unwrap(), json!({"return_url": RETURN_URL})).await;
     let to = walk.left_to.as_deref().unwrap_or_default();
     assert!(to.starts_with(&format!("{RETURN_URL}?result=pending&confirm=")), "{:?}", walk.hops);
@@ -44,20 +52,25 @@ both_stores!(merchant_and_platform_meet_at_the_pivot, |kind| async move {
 
     let p2 = token_of(&e, "mia", PLATFORM_MP).await;
     let m2 = token_of(&e, "mia", MERCHANT1_MP).await;
-    assert_eq!(p2["person_id"], m2["person_id"], "one person across platform and merchant");
-    assert_eq!(linked_apps(&p2), {
-        let mut v = vec![PLATFORM_MP.to_owned(), PIVOT_OA.to_owned(), MERCHANT1_MP.to_owned()];
-        v.sort();
-        v
-    });
-    // Old tokens of the merged-away person still resolve.
-    for t in [&m["token"], &p["token"]] {
-        assert_eq!(e.get("/v1/me", t.as_str()).await.expect_ok()["person_id"], p2["person_id"]);
+    // One person across platform and merchant, as operators see it; the platform's app is shown
+    // the platform-wide id, the merchant's app the merchant's pairwise id of the same person.
+    let person = e.person_of(PLATFORM_MP, &platform_openid).await;
+    assert_eq!(e.person_of(MERCHANT1_MP, &merchant_openid).await, person, "one person across platform and merchant");
+    assert_eq!(p2["person_id"], person.as_str());
+    assert_ne!(m2["person_id"], person.as_str(), "a merchant's app is not shown the platform-wide id");
+    assert_eq!(m2["person_id"], e.shown_to_owner(MERCHANT1_MP, &merchant_openid).await.as_str());
+    // Each login lists its owner's apps only; the platform's /v1/me lists them all.
+    assert_eq!(linked_apps(&p2), sorted(&[PLATFORM_MP, PIVOT_OA]));
+    assert_eq!(linked_apps(&m2), [MERCHANT1_MP]);
+    assert_eq!((&p2["pivot_linked"], &m2["pivot_linked"]), (&json!(true), &json!(true)));
+    let all = e.get("/v1/me", p2["token"].as_str()).await;
+    assert_eq!(linked_apps(all.expect_ok()), sorted(&[PLATFORM_MP, PIVOT_OA, MERCHANT1_MP]));
+    // Old tokens of the merged-away person still resolve, each to what its owner is shown.
+    for (t, shown) in [(&m["token"], &m2["person_id"]), (&p["token"], &p2["person_id"])] {
+        assert_eq!(&e.get("/v1/me", t.as_str()).await.expect_ok()["person_id"], shown);
     }
 
     // Translation: the platform's openid → the merchant mini program's openid (the truth).
-    let (platform_openid, _) = e.truth("mia", PLATFORM_MP).await;
-    let (merchant_openid, _) = e.truth("mia", MERCHANT1_MP).await;
     let key = e.service_key();
     let path = format!("/v1/translate?from_appid={PLATFORM_MP}&openid={platform_openid}&to_appid={MERCHANT1_MP}");
     let tr = e.get(&path, Some(&key)).await;
@@ -67,11 +80,17 @@ both_stores!(merchant_and_platform_meet_at_the_pivot, |kind| async move {
     assert_eq!(e.get(&path, Some(&key)).await.expect_ok()["openid"], merchant_openid.as_str());
     let back = format!("/v1/translate?from_appid={MERCHANT1_MP}&openid={merchant_openid}&to_appid={PLATFORM_MP}");
     assert_eq!(e.get(&back, Some(&key)).await.expect_ok()["openid"], platform_openid.as_str());
+    // Merchant 1's own key: into its own app, with its pairwise id; not into the platform's.
+    let m1 = e.translate(&e.merchant_key("m1"), PLATFORM_MP, &platform_openid, MERCHANT1_MP).await;
+    assert_eq!((&m1.expect_ok()["openid"], &m1.body["person_id"]), (&json!(merchant_openid), &m2["person_id"]));
+    e.translate(&e.merchant_key("m1"), MERCHANT1_MP, &merchant_openid, PLATFORM_MP)
+        .await
+        .expect_problem(403, "forbidden");
 
     // The authorizer in front of a merchant route: the merchant sees its own openid.
     let who = e.get("/merchant-api/m1/whoami", p2["token"].as_str()).await;
     assert_eq!(who.expect_ok()["authorizer"]["openid"], merchant_openid.as_str());
-    assert_eq!(who.body["authorizer"]["person_id"], p2["person_id"]);
+    assert_eq!(who.body["authorizer"]["person_id"], m2["person_id"], "the merchant's pairwise id");
     // Not linked to merchant 2: denied, and a denial is not cached.
     assert_eq!(e.get("/merchant-api/m2/whoami", p2["token"].as_str()).await.status, 403);
     let m2t = token_of(&e, "mia", MERCHANT2_MP).await;
@@ -243,7 +262,15 @@ both_stores!(translation_and_authorizer_refuse_what_they_should, |kind| async mo
     let path = format!("/v1/translate?from_appid={PLATFORM_MP}&openid={openid}&to_appid={MERCHANT1_MP}");
     e.get(&path, None).await.expect_problem(401, "invalid_token");
     e.get(&path, Some("wrong-key")).await.expect_problem(401, "invalid_token");
-    e.get(&path, Some(&e.admin_key())).await.expect_problem(401, "invalid_token");
+    // The admin and site keys are no translation credentials; a merchant key reaches only its
+    // merchant's apps.
+    e.get(&path, Some(&e.admin_key())).await.expect_problem(403, "forbidden");
+    e.get(&path, Some(&e.site_key())).await.expect_problem(403, "forbidden");
+    e.get(&path, Some(&e.m1_site_key())).await.expect_problem(403, "forbidden");
+    e.get(&path, Some(&e.merchant_key("m2"))).await.expect_problem(403, "forbidden");
+    let to_platform = format!("/v1/translate?from_appid={MERCHANT1_MP}&openid={openid}&to_appid={PLATFORM_MP2}");
+    e.get(&to_platform, Some(&e.merchant_key("m1"))).await.expect_problem(403, "forbidden");
+    e.get(&path, Some(&e.merchant_key("m1"))).await.expect_problem(404, "not_linked");
     let key = e.service_key();
     e.get(&path, Some(&key)).await.expect_problem(404, "not_linked");
     let unknown = format!("/v1/translate?from_appid={PLATFORM_MP}&openid=oNobody&to_appid={MERCHANT1_MP}");
@@ -271,14 +298,19 @@ both_stores!(operators_look_up_unlink_and_erase, |kind| async move {
     let p = token_of(&e, "sam", PLATFORM_MP).await;
     e.link_via_webview("sam", p["token"].as_str().unwrap(), json!({})).await;
     let m = token_of(&e, "sam", MERCHANT1_MP).await;
+    let (m_openid, _) = e.truth("sam", MERCHANT1_MP).await;
+    // The merchant app's person before its pass meets the pivot (operators know it by this id).
+    let old = e.person_of(MERCHANT1_MP, &m_openid).await;
     e.link_via_webview("sam", m["token"].as_str().unwrap(), json!({})).await;
     let person = e.get("/v1/me", p["token"].as_str()).await.expect_ok()["person_id"].as_str().unwrap().to_owned();
     let admin = e.admin_key();
     let (openid, _) = e.truth("sam", PLATFORM_MP).await;
-    let (m_openid, _) = e.truth("sam", MERCHANT1_MP).await;
 
+    // Only the admin key: none is 401, any other key 403.
     e.get(&format!("/v1/persons/{person}"), None).await.expect_problem(401, "invalid_token");
-    e.get(&format!("/v1/persons/{person}"), Some(&e.service_key())).await.expect_problem(401, "invalid_token");
+    for other in [e.service_key(), e.site_key(), e.merchant_key("m1")] {
+        e.get(&format!("/v1/persons/{person}"), Some(&other)).await.expect_problem(403, "forbidden");
+    }
     let byp = e.get(&format!("/v1/persons/{person}"), Some(&admin)).await;
     let ids = byp.expect_ok()["identities"].as_array().unwrap().clone();
     assert_eq!(ids.len(), 3);
@@ -286,8 +318,12 @@ both_stores!(operators_look_up_unlink_and_erase, |kind| async move {
     let byi = e.get(&format!("/v1/identities/{PLATFORM_MP}/{openid}"), Some(&admin)).await;
     assert_eq!(byi.expect_ok()["person_id"], person.as_str());
     // An old person id (merged away) still resolves.
-    let old = m["person_id"].as_str().unwrap();
+    assert_ne!(old, person);
     assert_eq!(e.get(&format!("/v1/persons/{old}"), Some(&admin)).await.expect_ok()["person_id"], person.as_str());
+    // A merchant's pairwise id is no operator's id.
+    let pairwise = m["person_id"].as_str().unwrap();
+    assert_ne!(pairwise, old);
+    e.get(&format!("/v1/persons/{pairwise}"), Some(&admin)).await.expect_problem(404, "not_found");
     e.get("/v1/persons/not-a-person", Some(&admin)).await.expect_problem(400, "invalid_request");
     e.get("/v1/persons/01890a5d-ac96-774b-bcce-b302099a8057", Some(&admin)).await.expect_problem(404, "not_found");
 
@@ -313,7 +349,8 @@ both_stores!(operators_look_up_unlink_and_erase, |kind| async move {
     assert_eq!(again.status(), 404);
     // The unlinked app logs in as a new person.
     let fresh = token_of(&e, "sam", MERCHANT1_MP).await;
-    assert_ne!(fresh["person_id"], person.as_str());
+    assert_eq!(fresh["new_person"], true);
+    assert_ne!(e.person_of(MERCHANT1_MP, &m_openid).await, person);
 
     // Erase: every item of the person goes; the apps log in as strangers.
     let del = e.http.delete(e.url(&format!("/v1/persons/{person}"))).bearer_auth(&admin).send().await.unwrap();
@@ -346,8 +383,13 @@ both_stores!(one_person_completing_two_web_views_at_once, |kind| async move {
         b.confirmed.unwrap().expect_ok();
         let pa = e.get("/v1/me", p["token"].as_str()).await.expect_ok().clone();
         let ma = e.get("/v1/me", m["token"].as_str()).await.expect_ok().clone();
-        assert_eq!(pa["person_id"], ma["person_id"]);
+        let (po, mo) = (p["openid"].as_str().unwrap(), m["openid"].as_str().unwrap());
+        let person = e.person_of(PLATFORM_MP, po).await;
+        assert_eq!(e.person_of(MERCHANT1_MP, mo).await, person, "one person");
+        assert_eq!(pa["person_id"], person.as_str());
+        assert_eq!(ma["person_id"], e.shown_to_owner(MERCHANT1_MP, mo).await.as_str());
         assert_eq!(linked_apps(&pa).len(), 3, "{pa}");
+        assert_eq!(linked_apps(&ma), [MERCHANT1_MP], "a merchant's app is shown its own apps only: {ma}");
     }
 });
 
@@ -392,3 +434,54 @@ both_stores!(a_unionid_left_pointing_at_a_missing_person_is_taken_over, |kind| a
     // And the second app joins through it.
     assert_eq!(token_of(&e, "vera", PLATFORM_MP2).await["person_id"], a["person_id"]);
 });
+
+/// A returning login answers from the login view kept on its identity; which app is the pivot
+/// is part of what that view depends on.
+async fn a_replaced_pivot_is_not_hidden_by_kept_login_views(kind: StoreKind) {
+    const NEW_PIVOT: &str = "wx1a2b3c4d5e6f7999";
+    let e = env(kind).await;
+    let m = token_of(&e, "bea", MERCHANT1_MP).await;
+    e.link_via_webview("bea", m["token"].as_str().unwrap(), json!({})).await.confirmed.unwrap().expect_ok();
+    for _ in 0..2 {
+        assert_eq!(token_of(&e, "bea", MERCHANT1_MP).await["pivot_linked"], true);
+    }
+    // Operators replace the pivot by an account Bea has never met.
+    let admin = e.admin_key();
+    let del = e.http.delete(e.url(&format!("/v1/admin/apps/{PIVOT_OA}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(del.status(), 204);
+    let new_pivot = json!({"kind": "official_account", "role": "pivot_oa", "owner": "platform",
+        "open_platform": "op_platform", "secret": "0123456789abcdef0123456789abcdef", "token": "newPivotToken0001",
+        "encoding_aes_key": "VupIg870JYouMoGL3Ku2Hw2K6Y3iMrJ3HnusX28cLKg", "safe_mode": false});
+    let put = e.http.put(e.url(&format!("/v1/admin/apps/{NEW_PIVOT}"))).bearer_auth(&admin).json(&new_pivot);
+    assert_eq!(put.send().await.unwrap().status(), 201);
+    // Computed afresh (userinfo), the same identity is not linked to the pivot...
+    let again = token_of(&e, "bea", MERCHANT1_MP).await;
+    let data = e.wx_userinfo("bea", MERCHANT1_MP).await;
+    let body = json!({"encryptedData": data["encryptedData"], "iv": data["iv"]});
+    let fresh = e.post("/v1/mp/userinfo", &body, again["token"].as_str()).await;
+    assert_eq!(fresh.expect_ok()["pivot_linked"], false, "{}", fresh.text);
+    // ...and a returning login must say so, or the mini program never opens the web-view.
+    assert_eq!(
+        token_of(&e, "bea", MERCHANT1_MP).await["pivot_linked"],
+        false,
+        "a returning login after the pivot changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "bug: a returning /v1/mp/login answers from the login view kept on the identity (shared/src/domain/login.rs \
+            `returning`), which no registry change drops: after operators DELETE the pivot and PUT another \
+            (/v1/admin/apps), pivot_linked stays true for up to LOGIN_VIEW_SECS (a day) while /v1/mp/userinfo \
+            for the same identity answers false"]
+async fn a_replaced_pivot_is_not_hidden_by_kept_login_views_memory() {
+    a_replaced_pivot_is_not_hidden_by_kept_login_views(StoreKind::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "bug: a returning /v1/mp/login answers from the login view kept on the identity (shared/src/domain/login.rs \
+            `returning`), which no registry change drops: after operators DELETE the pivot and PUT another \
+            (/v1/admin/apps), pivot_linked stays true for up to LOGIN_VIEW_SECS (a day) while /v1/mp/userinfo \
+            for the same identity answers false"]
+async fn a_replaced_pivot_is_not_hidden_by_kept_login_views_dynamodb() {
+    a_replaced_pivot_is_not_hidden_by_kept_login_views(StoreKind::Dynamo).await;
+}

@@ -47,7 +47,17 @@ fn registry_secrets(reg: &Value) -> Vec<String> {
     for k in ["service", "admin"] {
         out.extend(reg["credentials"][k].as_str().map(str::to_owned));
     }
+    for key in reg["merchant_keys"].as_object().unwrap().values() {
+        out.extend(key.as_str().map(str::to_owned));
+    }
     out
+}
+
+/// The sealed session_key a bridge token carries (its `sk` claim), if any.
+fn sealed_session(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    serde_json::from_slice::<Value>(&claims).ok()?["sk"].as_str().map(str::to_owned)
 }
 
 async fn every_flow_at_trace(kind: StoreKind) {
@@ -62,6 +72,7 @@ async fn every_flow_at_trace(kind: StoreKind) {
     let login = e.login(&user, PLATFORM_MP).await.expect_ok().clone();
     let token = login["token"].as_str().unwrap().to_owned();
     secrets.push(e.stack.sim.session_key(&user, PLATFORM_MP).expect("a session key"));
+    secrets.push(sealed_session(&token).expect("the session_key rides sealed in the token"));
     let data = e.wx_userinfo(&user, PLATFORM_MP).await;
     let u = e
         .post("/v1/mp/userinfo", &json!({"encryptedData": data["encryptedData"], "iv": data["iv"]}), Some(&token))
@@ -102,6 +113,15 @@ async fn every_flow_at_trace(kind: StoreKind) {
     .await
     .expect_ok();
     e.get(&format!("/v1/persons/{}", login["person_id"].as_str().unwrap()), Some(&e.admin_key())).await.expect_ok();
+    // A merchant key issued by operators, and translation with merchant keys (refused too).
+    let issued = e.post("/v1/admin/merchants/m1/keys", &json!({}), Some(&e.admin_key())).await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let new_key = issued.body["key"].as_str().expect("a merchant key").to_owned();
+    for key in [new_key.clone(), e.merchant_key("m1")] {
+        e.translate(&key, PLATFORM_MP, &openid, MERCHANT1_MP).await.expect_problem(404, "not_linked");
+        e.translate(&key, PLATFORM_MP, &openid, PIVOT_OA).await.expect_problem(403, "forbidden");
+    }
+    secrets.push(new_key);
 
     let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
     assert!(logs.contains("request done"), "the flows were logged at all");

@@ -265,6 +265,22 @@ impl Document {
         }
     }
 
+    /// The sites, in the document's order: `site` (one object), then each of `sites`.
+    fn sites_mut(&mut self) -> Vec<&mut Map<String, Value>> {
+        let mut out = Vec::new();
+        let (mut one, mut many) = (None, None);
+        for (key, value) in self.top.iter_mut() {
+            match key.as_str() {
+                "site" => one = value.as_object_mut(),
+                "sites" => many = value.as_array_mut(),
+                _ => {}
+            }
+        }
+        out.extend(one);
+        out.extend(many.into_iter().flatten().filter_map(Value::as_object_mut));
+        out
+    }
+
     fn position(&self, appid: &AppId) -> Option<usize> {
         self.apps().iter().position(|a| a.get("appid").and_then(Value::as_str) == Some(appid.as_str()))
     }
@@ -436,7 +452,11 @@ pub fn register(doc: &mut Document, req: &Register, secrets: &Secrets) -> Result
     }
 }
 
-/// Removes the app; the pivot only with `force`.
+/// Removes the app; the pivot only with `force`. An official account is also taken off the
+/// `official_accounts` of every site that names it (a registry whose site names an account it
+/// does not have does not load), and the message says which. A site's empty list means "the
+/// pivot": so removing the pivot leaves its sites to the next pivot, but removing a site's last
+/// other account is refused, as it would let that site bind through the pivot instead.
 pub fn unregister(doc: &mut Document, appid: &AppId, force: bool, path: &str) -> Result<Edit, Failure> {
     let Some(i) = doc.position(appid) else {
         return Err(Failure::NotFound(format!("{appid} is not in the registry {path}")));
@@ -444,13 +464,44 @@ pub fn unregister(doc: &mut Document, appid: &AppId, force: bool, path: &str) ->
     let app = doc.apps()[i].as_object().cloned().unwrap_or_default();
     let kind = get_str(&app, "kind").unwrap_or("?").to_owned();
     let owner = get_str(&app, "owner").unwrap_or("?").to_owned();
-    if get_str(&app, "role") == Some(PIVOT_ROLE) && !force {
+    let is_pivot = get_str(&app, "role") == Some(PIVOT_ROLE);
+    if is_pivot && !force {
         return Err(invalid(format!(
             "{appid} is the {PIVOT_ROLE}: without it web-view linking stops; pass --force to remove it anyway"
         )));
     }
+    let names = |v: &Value| v.as_str() == Some(appid.as_str());
+    let mut lines = vec![format!("removed {appid} ({kind}, owner {owner})")];
+    // Checked for every site before any is changed.
+    for site in doc.sites_mut() {
+        let Some(Value::Array(list)) = site.get("official_accounts") else { continue };
+        if list.iter().any(names) && list.iter().all(names) && !is_pivot {
+            let id = get_str(site, "site_id").unwrap_or("?");
+            return Err(invalid(format!(
+                "{appid} is the only official account of site {id}: without it the site would bind through the \
+                 {PIVOT_ROLE} instead; give the site another official account first, or remove the site"
+            )));
+        }
+    }
+    for site in doc.sites_mut() {
+        let id = get_str(site, "site_id").unwrap_or("?").to_owned();
+        let Some(Value::Array(list)) = site.get_mut("official_accounts") else { continue };
+        if !list.iter().any(names) {
+            continue;
+        }
+        list.retain(|v| !names(v));
+        lines.push(if list.is_empty() {
+            format!(
+                "site {id}: {appid} taken off its official_accounts; none left, so it binds through the next \
+                 {PIVOT_ROLE} registered"
+            )
+        } else {
+            let left: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+            format!("site {id}: {appid} taken off its official_accounts (left: {})", left.join(", "))
+        });
+    }
     doc.apps_mut().remove(i);
-    Ok(Edit { message: format!("removed {appid} ({kind}, owner {owner})"), changed: true })
+    Ok(Edit { message: lines.join("\n"), changed: true })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -566,7 +617,10 @@ mod tests {
         assert_eq!(a, b);
         assert!(text.starts_with("{\n  \"_comment\": ") && text.ends_with("}\n"), "{text}");
         let keys: Vec<&str> = doc.top.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["_comment", "apps", "site", "sites", "menu_login_key", "credentials", "return_url_allow"]);
+        assert_eq!(
+            keys,
+            ["_comment", "apps", "site", "sites", "menu_login_key", "credentials", "return_url_allow", "merchant_keys"]
+        );
         assert!(text.find("\"appid\"").unwrap() < text.find("\"name\"").unwrap());
     }
 
@@ -636,6 +690,47 @@ mod tests {
         assert!(refusal(register(&mut doc(), &demote, &Secrets::default())).contains("--force"));
         demote.force = true;
         assert!(register(&mut doc(), &demote, &Secrets::default()).unwrap().changed);
+    }
+
+    #[test]
+    fn unregistering_an_official_account_takes_it_off_its_sites() {
+        const M1_OA: &str = "wx2b3c4d5e6f708102";
+        const M2_OA: &str = "wx3c4d5e6f7a809202";
+        let id = |a: &str| AppId::parse(a).unwrap();
+        let sites = |doc: &Document| -> Vec<Value> {
+            let top = &doc.top;
+            std::iter::once(top["site"].clone()).chain(top["sites"].as_array().unwrap().iter().cloned()).collect()
+        };
+        // A site's last account other than the pivot: refused (it would bind through the pivot).
+        let mut doc = Document::parse(DEMO).unwrap();
+        let m = refusal(unregister(&mut doc, &id(M1_OA), false, "apps.json"));
+        assert!(m.contains("the only official account of site m1-shop") && m.contains("pivot_oa"), "{m}");
+        assert_eq!(doc.to_text().unwrap(), Document::parse(DEMO).unwrap().to_text().unwrap(), "nothing changed");
+        // One of two: taken off, the other left, and the document still loads.
+        let mut two: Value = serde_json::from_str(DEMO).unwrap();
+        two["sites"][0]["official_accounts"] = serde_json::json!([M1_OA, M2_OA]);
+        let mut doc = Document::parse(&two.to_string()).unwrap();
+        let edit = unregister(&mut doc, &id(M1_OA), false, "apps.json").unwrap();
+        assert_eq!(
+            edit.message,
+            format!(
+                "removed {M1_OA} (official_account, owner m1)\n\
+                 site m1-shop: {M1_OA} taken off its official_accounts (left: {M2_OA})"
+            )
+        );
+        assert_eq!(sites(&doc)[1]["official_accounts"], serde_json::json!([M2_OA]));
+        Registry::from_json(&doc.to_text().unwrap()).unwrap();
+        // The pivot (with --force): its site is left to the next pivot.
+        let mut doc = Document::parse(DEMO).unwrap();
+        let edit = unregister(&mut doc, &id("wx1a2b3c4d5e6f7002"), true, "apps.json").unwrap();
+        assert!(edit.message.ends_with("none left, so it binds through the next pivot_oa registered"), "{edit:?}");
+        assert_eq!(sites(&doc)[0]["official_accounts"], serde_json::json!([]));
+        assert_eq!(sites(&doc)[1]["official_accounts"], serde_json::json!([M1_OA]), "other sites untouched");
+        assert!(Registry::from_json(&doc.to_text().unwrap()).unwrap().pivot().is_none());
+        // An app no site names: the one line.
+        let mut doc = Document::parse(DEMO).unwrap();
+        let edit = unregister(&mut doc, &id(M2_OA), false, "apps.json").unwrap();
+        assert_eq!(edit.message, format!("removed {M2_OA} (official_account, owner m2)"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/demo-apps.json");
 const PIVOT_OA: &str = "wx1a2b3c4d5e6f7002";
+const M1_OA: &str = "wx2b3c4d5e6f708102";
 const M2_OA: &str = "wx3c4d5e6f7a809202";
 const M3_OA: &str = "wx4d5e6f7a8b9c0301";
 
@@ -334,9 +335,21 @@ fn unregister_an_app_and_the_pivot_only_with_force() {
     let kept = reg.text();
     wxbridge(&["unregister", "--registry", reg.arg(), PIVOT_OA], &[], None).expect_error(1, "pass --force");
     assert_eq!(reg.text(), kept);
-    wxbridge(&["unregister", "--registry", reg.arg(), PIVOT_OA, "--force"], &[], None)
-        .ok(&format!("removed {PIVOT_OA} (official_account, owner platform)\n"));
-    assert!(assert_loads(&reg.path).pivot().is_none());
+    // A merchant site's only account: refused, as the site would bind through the pivot.
+    wxbridge(&["unregister", "--registry", reg.arg(), M1_OA], &[], None)
+        .expect_error(1, "the only official account of site m1-shop");
+    assert_eq!(reg.text(), kept);
+    // The demo site names the pivot: it is taken off the site's list too, and the output says so.
+    wxbridge(&["unregister", "--registry", reg.arg(), PIVOT_OA, "--force"], &[], None).ok(&format!(
+        "removed {PIVOT_OA} (official_account, owner platform)\n\
+         site demo-site: {PIVOT_OA} taken off its official_accounts; none left, so it binds through the next \
+         pivot_oa registered\n"
+    ));
+    let loaded = assert_loads(&reg.path);
+    assert!(loaded.pivot().is_none());
+    assert!(loaded.sites.iter().all(|s| !s.official_accounts.iter().any(|a| a.as_str() == PIVOT_OA)));
+    assert_eq!(reg.json()["site"]["official_accounts"], serde_json::json!([]));
+    assert_eq!(reg.json()["sites"][0]["official_accounts"], serde_json::json!([M1_OA]), "other sites untouched");
     reg.assert_alone();
 
     // And a new pivot can then be registered.
