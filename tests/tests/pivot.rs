@@ -469,19 +469,11 @@ async fn a_replaced_pivot_is_not_hidden_by_kept_login_views(kind: StoreKind) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: a returning /v1/mp/login answers from the login view kept on the identity (shared/src/domain/login.rs \
-            `returning`), which no registry change drops: after operators DELETE the pivot and PUT another \
-            (/v1/admin/apps), pivot_linked stays true for up to LOGIN_VIEW_SECS (a day) while /v1/mp/userinfo \
-            for the same identity answers false"]
 async fn a_replaced_pivot_is_not_hidden_by_kept_login_views_memory() {
     a_replaced_pivot_is_not_hidden_by_kept_login_views(StoreKind::Memory).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: a returning /v1/mp/login answers from the login view kept on the identity (shared/src/domain/login.rs \
-            `returning`), which no registry change drops: after operators DELETE the pivot and PUT another \
-            (/v1/admin/apps), pivot_linked stays true for up to LOGIN_VIEW_SECS (a day) while /v1/mp/userinfo \
-            for the same identity answers false"]
 async fn a_replaced_pivot_is_not_hidden_by_kept_login_views_dynamodb() {
     a_replaced_pivot_is_not_hidden_by_kept_login_views(StoreKind::Dynamo).await;
 }

@@ -815,32 +815,22 @@ both_stores!(unlinking_retires_the_unionid_so_the_next_app_joins_the_new_person,
     assert_eq!(joined, x2, "the second mini program joins ola's person of now");
 });
 
-both_stores!(
-    unlinking_a_removed_apps_identity_retires_its_unionid,
-    |kind| async move {
-        let e = env_with(kind, UnionIdMode::Always).await;
-        let (held, x, x2, joined) = unlink_then_a_second_mini_program(&e, true).await;
-        assert_eq!(joined, x2, "the second mini program joined {joined}; ola was unlinked from {x}");
-        assert_eq!(held, None, "unlink left the unionid naming {x}");
-    }
-);
+both_stores!(unlinking_a_removed_apps_identity_retires_its_unionid, |kind| async move {
+    let e = env_with(kind, UnionIdMode::Always).await;
+    let (held, x, x2, joined) = unlink_then_a_second_mini_program(&e, true).await;
+    assert_eq!(joined, x2, "the second mini program joined {joined}; ola was unlinked from {x}");
+    assert_eq!(held, None, "unlink left the unionid naming {x}");
+});
 
-both_stores!(
-    admin_app_info_tells_whether_an_oa_has_its_push_secrets,
-    |kind| async move {
-        let e = env(kind).await;
-        let admin = e.admin_key();
-        let oa = onboard(&e, M3_OA, &m3_oa()).await;
-        assert_eq!((&oa["has_token"], &oa["has_encoding_aes_key"]), (&json!(true), &json!(true)), "PUT: {oa}");
-        for appid in [M3_OA, PIVOT_OA, MERCHANT1_OA] {
-            let info = e.get(&format!("/v1/admin/apps/{appid}"), Some(&admin)).await.expect_ok().clone();
-            assert_eq!(
-                (&info["has_token"], &info["has_encoding_aes_key"]),
-                (&json!(true), &json!(true)),
-                "GET: {info}"
-            );
-        }
-        let mp = e.get(&format!("/v1/admin/apps/{MERCHANT1_MP}"), Some(&admin)).await.expect_ok().clone();
-        assert_eq!((&mp["has_token"], &mp["has_encoding_aes_key"]), (&json!(false), &json!(false)), "{mp}");
+both_stores!(admin_app_info_tells_whether_an_oa_has_its_push_secrets, |kind| async move {
+    let e = env(kind).await;
+    let admin = e.admin_key();
+    let oa = onboard(&e, M3_OA, &m3_oa()).await;
+    assert_eq!((&oa["has_token"], &oa["has_encoding_aes_key"]), (&json!(true), &json!(true)), "PUT: {oa}");
+    for appid in [M3_OA, PIVOT_OA, MERCHANT1_OA] {
+        let info = e.get(&format!("/v1/admin/apps/{appid}"), Some(&admin)).await.expect_ok().clone();
+        assert_eq!((&info["has_token"], &info["has_encoding_aes_key"]), (&json!(true), &json!(true)), "GET: {info}");
     }
-);
+    let mp = e.get(&format!("/v1/admin/apps/{MERCHANT1_MP}"), Some(&admin)).await.expect_ok().clone();
+    assert_eq!((&mp["has_token"], &mp["has_encoding_aes_key"]), (&json!(false), &json!(false)), "{mp}");
+});

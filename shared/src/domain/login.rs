@@ -65,6 +65,9 @@ struct LoginView {
     /// When it was computed: after a day it is computed again (the bound on a view a crash
     /// left stale).
     at: i64,
+    /// The pivot it was computed for: an operator replacing the pivot changes no person, so
+    /// a view of another pivot is not used.
+    pivot: Option<AppId>,
     pivot_linked: bool,
     linked: Vec<Shown>,
 }
@@ -163,7 +166,7 @@ impl Login<'_> {
         let Some(view) = identity::login_view(&it).and_then(|v| serde_json::from_str::<LoginView>(v).ok()) else {
             return Ok(None);
         };
-        if self.assoc.clock.now_secs() - view.at > LOGIN_VIEW_SECS {
+        if self.assoc.clock.now_secs() - view.at > LOGIN_VIEW_SECS || view.pivot != self.apps.platform().await?.pivot {
             return Ok(None);
         }
         let shown =
@@ -181,8 +184,12 @@ impl Login<'_> {
             }
             let app = self.apps.app(&ident.appid).await?.ok_or(Error::UnknownApp)?;
             let shown = self.summary(&app, &view).await?;
-            let lv =
-                LoginView { at: self.assoc.clock.now_secs(), pivot_linked: shown.pivot_linked, linked: shown.linked.0 };
+            let lv = LoginView {
+                at: self.assoc.clock.now_secs(),
+                pivot: self.apps.platform().await?.pivot.clone(),
+                pivot_linked: shown.pivot_linked,
+                linked: shown.linked.0,
+            };
             let json = serde_json::to_string(&lv).map_err(|e| Error::Internal(e.to_string()))?;
             let mut tx = Tx::new();
             tx.add(person::still_at(&view.person, view.version.as_deref()));
