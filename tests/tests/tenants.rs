@@ -286,6 +286,11 @@ both_stores!(a_merchant_key_cannot_leave_its_tenant, |kind| async move {
         assert!(!a.text.contains(&to_openid), "{}", a.text);
     }
     translate(&e, &merchant_key(&e, "m2"), PLATFORM_MP, &p_openid, MERCHANT1_MP).await.expect_problem(403, "forbidden");
+    // Nor from another tenant's openids into its own (two merchants would join customers on
+    // them), nor telling which foreign appids exist.
+    let (m2_openid, _) = e.truth("kim", MERCHANT2_MP).await;
+    translate(&e, &m1_key, MERCHANT2_MP, &m2_openid, MERCHANT1_MP).await.expect_problem(403, "forbidden");
+    translate(&e, &m1_key, MERCHANT1_MP, &m1_openid, "wxnotregistered01").await.expect_problem(403, "forbidden");
     // Nor does a merchant key reach the operators' routes.
     let person = platform_id_of(&e, PLATFORM_MP, &p_openid).await;
     e.get(&format!("/v1/persons/{person}"), Some(&m1_key)).await.expect_problem(403, "forbidden");
@@ -504,6 +509,12 @@ both_stores!(registry_bad_input_is_refused_and_changes_nothing, |kind| async mov
     put(PIVOT_OA, with(&pivot, json!({"owner": "m1", "role": "merchant_oa"})))
         .await
         .expect_problem(409, "registry_conflict");
+    // An app whose kind changes (its identities were filed under the old one).
+    put(MERCHANT1_MP, with(&m1_mp, json!({"kind": "mobile_app", "role": "app"})))
+        .await
+        .expect_problem(409, "registry_conflict");
+    // A body naming another appid than the path, or naming it oddly.
+    put(MERCHANT1_MP, with(&m1_mp, json!({"appid": 123}))).await.expect_problem(400, "invalid_request");
     // Official accounts without what pushes need.
     for change in [
         json!({"token": null}),

@@ -95,13 +95,12 @@ async fn put_app(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let appid = AppId::parse(path_param(&req, "appid")?)?;
     let mut doc: serde_json::Value = json_body(&req)?;
     let obj = doc.as_object_mut().ok_or_else(|| Error::InvalidRequest("the body must be an app object".into()))?;
-    match obj.get("appid").and_then(|v| v.as_str()) {
-        Some(a) if a != appid.as_str() => {
-            return Err(Error::InvalidRequest("the body's appid is not the one in the path".into()))
-        }
-        _ => {
+    match obj.get("appid") {
+        None => {
             obj.insert("appid".into(), appid.as_str().into());
         }
+        Some(a) if a.as_str() == Some(appid.as_str()) => {}
+        Some(_) => return Err(Error::InvalidRequest("the body's appid is not the one in the path".into())),
     }
     let app: App = serde_json::from_value(doc).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let r = b.registrar()?;
@@ -132,7 +131,13 @@ async fn put_site(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let site_id = SiteId::parse(path_param(&req, "site_id")?)?;
     let mut doc: serde_json::Value = json_body(&req)?;
     let obj = doc.as_object_mut().ok_or_else(|| Error::InvalidRequest("the body must be a site object".into()))?;
-    obj.insert("site_id".into(), site_id.as_str().into());
+    match obj.get("site_id") {
+        None => {
+            obj.insert("site_id".into(), site_id.as_str().into());
+        }
+        Some(s) if s.as_str() == Some(site_id.as_str()) => {}
+        Some(_) => return Err(Error::InvalidRequest("the body's site_id is not the one in the path".into())),
+    }
     let site: Site = serde_json::from_value(doc).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let status = match b.registrar()?.put_site(&site).await? {
         Put::Created => 201,

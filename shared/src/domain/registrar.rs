@@ -77,6 +77,13 @@ impl Registrar<'_> {
                     app.appid, old.owner, app.owner
                 )));
             }
+            // Its identities were filed under that kind (a WeChat app never changes kind).
+            if old.kind != app.kind {
+                return Err(Error::RegistryConflict(format!(
+                    "app {} is a {}, not a {}",
+                    app.appid, old.kind, app.kind
+                )));
+            }
         }
         let platform = reg::platform_from_item(self.store.get(&reg::platform_key()).await?.as_ref())?;
         let mut tx = Tx::new();

@@ -73,17 +73,26 @@ impl Translator<'_> {
         openid: &OpenId,
         to: &AppId,
     ) -> Result<Translation, Error> {
-        let target = self.apps.app(to).await?.ok_or(Error::UnknownApp)?;
         let seen_by = match caller {
             Holder::Service => Owner::Platform,
-            Holder::Merchant(m) if target.owner == Owner::Merchant(m.clone()) => target.owner.clone(),
-            Holder::Merchant(_) => {
-                tracing::warn!(to = %to, "a merchant key asked for another tenant's app");
-                return Err(Error::Forbidden);
-            }
+            Holder::Merchant(m) => Owner::Merchant(m.clone()),
             Holder::Admin | Holder::Site(_) => return Err(Error::Forbidden),
         };
-        self.apps.app(from).await?.ok_or(Error::UnknownApp)?;
+        let (target, source) = (self.apps.app(to).await?, self.apps.app(from).await?);
+        if let Owner::Merchant(_) = &seen_by {
+            // Into its own apps only, from its own or the platform's: never another tenant's
+            // openids (two merchants would join their customers on them), and no telling
+            // which foreign appids are registered.
+            let into_own = target.as_ref().is_some_and(|t| t.owner == seen_by);
+            let from_reach = source.as_ref().is_some_and(|s| s.owner == seen_by || s.owner.is_platform());
+            if !into_own || !from_reach {
+                tracing::warn!(to = %to, from = %from, "a merchant key asked outside its tenant");
+                return Err(Error::Forbidden);
+            }
+        }
+        if target.is_none() || source.is_none() {
+            return Err(Error::UnknownApp);
+        }
         let (openid, person) = self.translate(from, openid, to).await?;
         Ok(Translation { openid, person_id: self.pairwise.id(&person, &seen_by) })
     }
