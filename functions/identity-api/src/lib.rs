@@ -90,18 +90,24 @@ async fn list_apps(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     Ok(json(200, &serde_json::json!({ "apps": apps })))
 }
 
+/// A JSON object body whose `field` is the path's id, or absent (then set to it).
+fn body_naming(req: &Request, field: &str, id: &str) -> Result<serde_json::Value, Error> {
+    let mut doc: serde_json::Value = json_body(req)?;
+    let obj = doc.as_object_mut().ok_or_else(|| Error::InvalidRequest("the body must be a JSON object".into()))?;
+    match obj.get(field) {
+        None => {
+            obj.insert(field.into(), id.into());
+        }
+        Some(v) if v.as_str() == Some(id) => {}
+        Some(_) => return Err(Error::InvalidRequest(format!("the body's {field} is not the one in the path"))),
+    }
+    Ok(doc)
+}
+
 async fn put_app(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;
     let appid = AppId::parse(path_param(&req, "appid")?)?;
-    let mut doc: serde_json::Value = json_body(&req)?;
-    let obj = doc.as_object_mut().ok_or_else(|| Error::InvalidRequest("the body must be an app object".into()))?;
-    match obj.get("appid") {
-        None => {
-            obj.insert("appid".into(), appid.as_str().into());
-        }
-        Some(a) if a.as_str() == Some(appid.as_str()) => {}
-        Some(_) => return Err(Error::InvalidRequest("the body's appid is not the one in the path".into())),
-    }
+    let doc = body_naming(&req, "appid", appid.as_str())?;
     let app: App = serde_json::from_value(doc).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let r = b.registrar()?;
     let status = match r.put_app(&app).await? {
@@ -129,15 +135,7 @@ async fn delete_app(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
 async fn put_site(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;
     let site_id = SiteId::parse(path_param(&req, "site_id")?)?;
-    let mut doc: serde_json::Value = json_body(&req)?;
-    let obj = doc.as_object_mut().ok_or_else(|| Error::InvalidRequest("the body must be a site object".into()))?;
-    match obj.get("site_id") {
-        None => {
-            obj.insert("site_id".into(), site_id.as_str().into());
-        }
-        Some(s) if s.as_str() == Some(site_id.as_str()) => {}
-        Some(_) => return Err(Error::InvalidRequest("the body's site_id is not the one in the path".into())),
-    }
+    let doc = body_naming(&req, "site_id", site_id.as_str())?;
     let site: Site = serde_json::from_value(doc).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let status = match b.registrar()?.put_site(&site).await? {
         Put::Created => 201,
