@@ -77,6 +77,12 @@ impl Admin<'_> {
         tx.add(identity::unlinked_mark(&view.person, appid, openid));
         tx.add(membership::delete(&view.person, appid, openid));
         tx.add(person::bump(&view.person, &self.assoc.ids.token()));
+        // The login views that listed it go in the same transaction (the rest, for a very
+        // large person, right after).
+        let owner = view.linked.iter().find(|l| &l.appid == appid).map(|l| l.owner.clone());
+        if let Some(o) = &owner {
+            tx.extend(crate::domain::assoc::stale_views(&view, &[o], &[appid]));
+        }
         tx.add(stash::delete(appid, openid));
         if let Some(r) = retire {
             tx.extend(r);
@@ -84,11 +90,8 @@ impl Admin<'_> {
         match tx.commit(self.assoc.store).await {
             Ok(()) => {
                 self.forget(appid, openid);
-                if let Some(l) = view.linked.iter().find(|l| &l.appid == appid) {
-                    for w in crate::domain::assoc::stale_views(&view, &[&l.owner], &[]) {
-                        let _ = self.assoc.store.write(w).await;
-                    }
-                    self.assoc.forget_rest(&view, &[&l.owner]).await;
+                if let Some(o) = &owner {
+                    self.assoc.forget_rest(&view, &[o]).await;
                 }
                 tracing::info!(appid = %appid, "identity unlinked");
                 Ok(())

@@ -492,7 +492,7 @@ impl<'a> Assoc<'a> {
             if !fresh.is_empty() {
                 let now = self.clock.now_millis();
                 let mut tx = Tx::new();
-                tx.add(person::bump(&merged.person, &self.ids.token()));
+                tx.add(person::bump_from(&merged.person, merged.version.as_deref(), &self.ids.token()));
                 let owners: Vec<&Owner> = fresh.iter().map(|f| &f.seen.app.owner).collect();
                 let adding: Vec<&AppId> = fresh.iter().map(|f| &f.seen.app.appid).collect();
                 tx.extend(stale_views(&merged, &owners, &adding));
@@ -747,7 +747,7 @@ impl<'a> Assoc<'a> {
         unionid: Option<&UnionId>,
         unlinked_from: Option<&PersonId>,
     ) -> Op {
-        tx.add(person::bump(&view.person, &self.ids.token()));
+        tx.add(person::bump_from(&view.person, view.version.as_deref(), &self.ids.token()));
         tx.extend(stale_views(view, &[&linked.owner], &[&linked.appid]));
         tx.add(identity_of(linked, &view.person, unionid, unlinked_from).create());
         if let Some(f) = unlinked_from {

@@ -103,6 +103,12 @@ pub fn bump(person: &PersonId, tag: &str) -> Write {
     Write::Update { key: key(person), set: vec![(VERSION.into(), s(tag))], remove: vec![], cond: unmerged() }
 }
 
+/// As [`bump`], and only from the version the change was planned on: a change that raced
+/// another plans again (so the login views it drops are those of the person as it is).
+pub fn bump_from(person: &PersonId, version: Option<&str>, tag: &str) -> Write {
+    Write::Update { key: key(person), set: vec![(VERSION.into(), s(tag))], remove: vec![], cond: unmerged_at(version) }
+}
+
 /// The first step of a merge, on the loser as read (`version`): from now on it resolves to
 /// the winner.
 pub fn start_losing(loser: &PersonId, version: Option<&str>, winner: &PersonId, tag: &str) -> Write {
