@@ -139,7 +139,7 @@ fn bench_push(c: &mut Criterion) {
                 let enc = crypto.encrypt(&xml);
                 let body = format!("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>");
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-                let (ts, nonce) = (now.to_string(), "42".to_owned());
+                let (ts, nonce) = (now.to_string(), format!("{n}"));
                 let q = PushQuery {
                     signature: Some(sha1_sorted(&[token.expose(), &ts, &nonce])),
                     msg_signature: Some(sha1_sorted(&[token.expose(), &ts, &nonce, &enc])),

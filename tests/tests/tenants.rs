@@ -845,3 +845,34 @@ both_stores!(admin_app_info_tells_whether_an_oa_has_its_push_secrets, |kind| asy
     let mp = e.get(&format!("/v1/admin/apps/{MERCHANT1_MP}"), Some(&admin)).await.expect_ok().clone();
     assert_eq!((&mp["has_token"], &mp["has_encoding_aes_key"]), (&json!(false), &json!(false)), "{mp}");
 });
+
+both_stores!(a_registry_import_with_one_bad_entry_imports_nothing_and_names_it, |kind| async move {
+    let e = env(kind).await;
+    let registrar = || e.stack.bridge.registrar().unwrap();
+    let before = items(&e).await;
+    let mut seed: Value = serde_json::from_str(&test_registry()).unwrap();
+    // A new merchant's apps, and one entry that claims m1's mini program for m2.
+    let apps = seed["apps"].as_array_mut().unwrap();
+    apps.push(json!({"appid": "wximport0000000001", "kind": "mini_program", "owner": "m7", "secret": "s7"}));
+    let m1 = apps.iter_mut().find(|a| a["appid"] == MERCHANT1_MP).unwrap();
+    m1["owner"] = json!("m2");
+    m1["open_platform"] = json!("op_m2");
+    let seed = shared::registry::Registry::from_json(&seed.to_string()).unwrap();
+    match registrar().import(&seed).await {
+        Err(shared::Error::RegistryConflict(m)) => assert!(m.contains(MERCHANT1_MP), "{m}"),
+        other => panic!("expected a registry_conflict naming {MERCHANT1_MP}, got {other:?}"),
+    }
+    assert!(items(&e).await == before, "nothing imported");
+    // A document that does not hold together is refused before anything is read.
+    let mut bad: Value = serde_json::from_str(&test_registry()).unwrap();
+    bad["apps"][5].as_object_mut().unwrap().remove("token");
+    let err = shared::registry::Registry::from_json(&bad.to_string()).unwrap_err();
+    assert!(err.detail().contains(MERCHANT1_OA), "{}", err.detail());
+    // The same document twice changes nothing the second time.
+    let demo = shared::registry::Registry::from_json(&test_registry()).unwrap();
+    registrar().import(&demo).await.unwrap();
+    let once = items(&e).await;
+    registrar().import(&demo).await.unwrap();
+    let keys = |m: &BTreeMap<(String, String), Item>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&items(&e).await), keys(&once), "a second import writes no new item");
+});
