@@ -876,3 +876,29 @@ both_stores!(a_registry_import_with_one_bad_entry_imports_nothing_and_names_it, 
     let keys = |m: &BTreeMap<(String, String), Item>| m.keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&items(&e).await), keys(&once), "a second import writes no new item");
 });
+
+both_stores!(a_site_key_is_listed_and_revoked_at_once, |kind| async move {
+    let e = env(kind).await;
+    let admin = e.admin_key();
+    let issued = e.post("/v1/admin/sites/demo-site/keys", &json!({}), Some(&admin)).await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let (key, id) = (s(&issued.body["key"]), s(&issued.body["key_id"]));
+    let scene = |key: String| {
+        let e = &e;
+        async move { e.post("/v1/qr/scenes", &json!({"site_user_id": "rev-1"}), Some(&key)).await }
+    };
+    assert_eq!(scene(key.clone()).await.status, 201);
+    let ids = e.get("/v1/admin/sites/demo-site/keys", Some(&admin)).await.expect_ok().clone();
+    let ids: Vec<String> = ids["key_ids"].as_array().unwrap().iter().map(s).collect();
+    assert!(ids.contains(&id) && ids.len() == 2, "the seeded key and the new one: {ids:?}");
+    assert!(!ids.iter().any(|i| key.contains(i.as_str())), "ids are not the keys");
+    let del = e.delete(&format!("/v1/admin/sites/demo-site/keys/{id}"), Some(&admin)).await;
+    assert_eq!(del.status, 204, "{}", del.text);
+    scene(key).await.expect_problem(401, "invalid_token");
+    assert_eq!(scene(e.site_key()).await.status, 201, "the other key still works");
+    // Another site's path revokes nothing of it; a merchant key cannot revoke.
+    e.delete(&format!("/v1/admin/sites/m1-shop/keys/{id}"), Some(&admin)).await.expect_problem(404, "not_found");
+    e.delete(&format!("/v1/admin/sites/demo-site/keys/{id}"), Some(&merchant_key(&e, "m1")))
+        .await
+        .expect_problem(403, "forbidden");
+});

@@ -29,7 +29,9 @@ pub fn routes() -> Routes {
         .post("/v1/admin/sites/{site_id}/keys", site_key)
         .post("/v1/admin/merchants/{merchant}/keys", merchant_key)
         .get("/v1/admin/merchants/{merchant}/keys", merchant_keys)
-        .delete("/v1/admin/merchants/{merchant}/keys/{key_id}", revoke_key)
+        .delete("/v1/admin/merchants/{merchant}/keys/{key_id}", revoke_merchant_key)
+        .get("/v1/admin/sites/{site_id}/keys", site_keys)
+        .delete("/v1/admin/sites/{site_id}/keys/{key_id}", revoke_site_key)
 }
 
 /// Operators only: in AWS, a caller API Gateway authorized with IAM (no bearer key on the
@@ -161,17 +163,33 @@ async fn merchant_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
 async fn merchant_keys(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;
     let m = MerchantId::parse(path_param(&req, "merchant")?)?;
-    Ok(json(200, &serde_json::json!({ "key_ids": b.registrar()?.merchant_keys(&m).await? })))
+    Ok(json(200, &serde_json::json!({ "key_ids": b.registrar()?.keys_of(&Holder::Merchant(m)).await? })))
 }
 
-async fn revoke_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+async fn revoke_merchant_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;
     let m = MerchantId::parse(path_param(&req, "merchant")?)?;
-    let id = path_param(&req, "key_id")?;
+    revoke(&b, &req, Holder::Merchant(m)).await
+}
+
+async fn site_keys(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let site = SiteId::parse(path_param(&req, "site_id")?)?;
+    Ok(json(200, &serde_json::json!({ "key_ids": b.registrar()?.keys_of(&Holder::Site(site)).await? })))
+}
+
+async fn revoke_site_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    admin(&b, &req).await?;
+    let site = SiteId::parse(path_param(&req, "site_id")?)?;
+    revoke(&b, &req, Holder::Site(site)).await
+}
+
+async fn revoke(b: &Bridge, req: &Request, holder: Holder) -> Result<Response, Error> {
+    let id = path_param(req, "key_id")?;
     if id.len() != 12 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(Error::NotFound);
     }
-    b.registrar()?.revoke_merchant_key(&m, id).await?;
-    tracing::info!(key_id = id, "merchant key revoked");
+    b.registrar()?.revoke_key(&holder, id).await?;
+    tracing::info!(key_id = id, holder = %holder, "key revoked");
     Ok(no_content())
 }

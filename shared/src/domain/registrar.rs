@@ -201,8 +201,8 @@ impl Registrar<'_> {
         let now = self.clock.now_secs();
         let mut tx = Tx::new();
         tx.add(Write::Put { item: reg::credential_item(&hash, holder, now), cond: vec![Check::NotExists] });
-        if let Holder::Merchant(m) = holder {
-            tx.add(Write::Put { item: reg::merchant_key_item(m, &hash, now), cond: vec![] });
+        if let Some(pk) = reg::keys_pk(holder) {
+            tx.add(Write::Put { item: reg::key_entry_item(&pk, &hash, now), cond: vec![] });
         }
         match tx.commit(self.store).await {
             Ok(()) => {}
@@ -236,21 +236,23 @@ impl Registrar<'_> {
         Ok(IssuedKey { key, key_id, holder: holder.to_string() })
     }
 
-    /// Revokes one of a merchant's keys: it stops within the cache life (60 s), here at once.
-    pub async fn revoke_merchant_key(&self, m: &MerchantId, id: &str) -> Result<(), Error> {
-        let entry = self.store.get(&reg::merchant_key_entry(m, id)).await?.ok_or(Error::NotFound)?;
+    /// Revokes one of a merchant's or site's keys: it stops within the cache life (60 s), here
+    /// at once.
+    pub async fn revoke_key(&self, holder: &Holder, id: &str) -> Result<(), Error> {
+        let pk = reg::keys_pk(holder).ok_or(Error::NotFound)?;
+        let entry = self.store.get(&reg::key_entry(&pk, id)).await?.ok_or(Error::NotFound)?;
         let hash = entry.s(reg::HASH).ok_or_else(|| Error::Internal("key entry without hash".into()))?.to_owned();
         let mut tx = Tx::new();
-        tx.add(Write::Delete { key: reg::merchant_key_entry(m, id), cond: vec![Check::Exists] });
+        tx.add(Write::Delete { key: reg::key_entry(&pk, id), cond: vec![Check::Exists] });
         tx.add(Write::Delete { key: reg::credential_key(&hash), cond: vec![] });
         tx.commit(self.store).await.map_err(|e| conflict(e, "the key was revoked at the same time".into()))?;
         self.directory.forget();
         Ok(())
     }
 
-    /// The ids of a merchant's live keys.
-    pub async fn merchant_keys(&self, m: &MerchantId) -> Result<Vec<String>, Error> {
-        let pk = reg::merchant_key(m).pk;
+    /// The ids of a merchant's or site's live keys.
+    pub async fn keys_of(&self, holder: &Holder) -> Result<Vec<String>, Error> {
+        let pk = reg::keys_pk(holder).ok_or(Error::NotFound)?;
         Ok(self
             .store
             .query(&pk, "KEY#")

@@ -66,8 +66,14 @@ pub fn merchant_key(m: &MerchantId) -> Key {
     Key::new(format!("REG#merchant#{m}"), MERCHANT_SK)
 }
 
-pub fn merchant_key_entry(m: &MerchantId, key_id: &str) -> Key {
-    Key::new(format!("REG#merchant#{m}"), format!("KEY#{key_id}"))
+/// Where a holder's keys are listed (to revoke them); the service and admin keys of the seed
+/// are not listed.
+pub fn keys_pk(holder: &Holder) -> Option<String> {
+    match holder {
+        Holder::Merchant(m) => Some(format!("REG#merchant#{m}")),
+        Holder::Site(s) => Some(format!("REG#site#{s}")),
+        Holder::Service | Holder::Admin => None,
+    }
 }
 
 pub fn credential_key(hash: &str) -> Key {
@@ -257,7 +263,11 @@ pub fn holder_from_item(it: &Item) -> Result<Holder, Error> {
     required(it, HOLDER, Holder::parse)
 }
 
-/// A merchant's record of one of its keys: enough to revoke it, never the key.
-pub fn merchant_key_item(m: &MerchantId, hash: &str, created_secs: i64) -> Item {
-    item(&merchant_key_entry(m, crate::registry::key_id(hash)), [(HASH, s(hash)), (CREATED, Attr::N(created_secs))])
+/// A holder's record of one of its keys: enough to revoke it, never the key.
+pub fn key_entry(pk: &str, key_id: &str) -> Key {
+    Key::new(pk, format!("KEY#{key_id}"))
+}
+
+pub fn key_entry_item(pk: &str, hash: &str, created_secs: i64) -> Item {
+    item(&key_entry(pk, crate::registry::key_id(hash)), [(HASH, s(hash)), (CREATED, Attr::N(created_secs))])
 }

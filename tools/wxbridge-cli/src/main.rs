@@ -409,7 +409,7 @@ async fn registry_command(args: &Args, table: &str) -> Result<Option<String>, Fa
         }
         Command::MerchantKey(m) => pretty(&r.issue_key(Holder::Merchant(m.clone())).await?),
         Command::RevokeKey(m, key_id) => {
-            r.revoke_merchant_key(m, key_id).await?;
+            r.revoke_key(&Holder::Merchant(m.clone()), key_id).await?;
             format!("revoked key {key_id} of {m}")
         }
         _ => unreachable!("filtered above"),
