@@ -115,11 +115,14 @@ describe("devstack demo page", () => {
     assert.equal(await page.inputValue("#webview-app"), "merchant", "the web-view is for the current mini program");
   });
 
-  step("runs the web-view for each mini program: one person", async () => {
+  step("runs the web-view for each mini program: one person, shown to each owner as its own id", async () => {
     await runWebview("merchant", "merchant 1's mini program");
     await textOf("#webview-status", /Next: the platform mini program still says pivot_linked false/);
     await runWebview("platform", "the platform mini program");
-    assert.equal(await personOf("platform"), await personOf("merchant"));
+    // Merchant 1 is a tenant: it sees its pairwise id, never the platform's (translation
+    // below shows they are one person).
+    assert.notEqual(await personOf("platform"), await personOf("merchant"));
+    assert.match(await personOf("merchant"), /^[0-9a-f-]{36}$/);
     assert.equal(await page.locator("#mp-row-platform .linked").innerText(), "true");
     assert.equal(await page.locator("#mp-row-merchant .linked").innerText(), "true");
     await textOf("#log", /POST\s+\/v1\/auth\/tickets\s+201/);
@@ -161,7 +164,9 @@ describe("devstack demo page", () => {
     const text = await textOf("#qr-status", /: (bound|expired|refused)/);
     assert.equal(await page.frameLocator("#wechat-frame").locator("h1").getAttribute("data-result"), "bound");
     assert.match(text, /: bound — site user web-user-1/);
-    assert.match(text, new RegExp(`person ${await personOf("platform")}`));
+    // The site is a tenant too: its own pairwise id of the person.
+    assert.match(text, /person [0-9a-f-]{36}/);
+    assert.doesNotMatch(text, new RegExp(await personOf("platform")));
     await textOf("#log", /POST\s+\/sim\/users\/alice\/scan\s+200/);
   });
 
@@ -173,7 +178,8 @@ describe("devstack demo page", () => {
     assert.ok(await page.isEnabled("#menu-bind"));
     await page.click("#menu-bind");
     const text = await textOf("#bind-result", /bound to person/);
-    assert.match(text, new RegExp(`Site user web-user-1 bound to person ${await personOf("platform")}: \\d+ linked`));
+    assert.match(text, /Site user web-user-1 bound to person [0-9a-f-]{36}: \d+ linked/);
+    assert.doesNotMatch(text, new RegExp(await personOf("platform")));
     await textOf("#log", /POST\s+\/v1\/site\/bind\s+200/);
     await textOf("#log", /\/site\/login\?wxbridge_code=/);
   });
