@@ -637,6 +637,9 @@ impl<'a> Assoc<'a> {
         start.add(person::start_losing(&loser.person, loser.version.as_deref(), &winner.person, &tag));
         start.add(person::start_absorbing(&winner.person, winner.version.as_deref(), &loser.person, &tag));
         start.add(person::absorbed(&winner.person, &loser.person, self.clock.now_millis()));
+        // The loser's identities answer logins from views of a person that is going away: they
+        // go now (those past a transaction's worth as they are moved).
+        start.extend(stale_views(&loser, &[&Owner::Platform], &[]));
         match start.commit(self.store).await {
             Ok(()) => {}
             Err(e) if e.is_race() => return Ok(None),
