@@ -112,9 +112,11 @@ impl Bridge {
             .store(store.clone())
             .vault(vault.clone())
             .directory(Arc::new(Cached::new(StoreDirectory { store, vault }, CacheLife::LAMBDA)));
-        b = match resolve(&s.seal_key)? {
-            Some(k) => b.seal_key(Secret::new(k)),
-            None => b.seal_key(Secret::new(hex::encode(LOCAL_DEV_KEY))),
+        // Only the functions that show tenants a person or seal sessions get a seal key.
+        b = match (resolve(&s.seal_key)?, s.mode) {
+            (Some(k), _) => b.seal_key(Some(Secret::new(k))),
+            (None, Mode::Local) => b.seal_key(Some(Secret::new(hex::encode(LOCAL_DEV_KEY)))),
+            (None, Mode::Aws) => b.seal_key(None),
         };
         // Throwaway keys are fine for a local run, never in AWS; a function that needs no link
         // key is given none.
@@ -257,7 +259,7 @@ pub struct BridgeBuilder {
     ids: Option<Arc<dyn Ids>>,
     directory: Option<Arc<dyn Directory>>,
     vault: Option<Option<Vault>>,
-    seal_key: Option<Secret>,
+    seal_key: Option<Option<Secret>>,
     tokens: Option<Tokens>,
     urls: Option<Urls>,
     link_key: Option<Option<Secret>>,
@@ -298,7 +300,8 @@ impl BridgeBuilder {
         self.vault = Some(v);
         self
     }
-    pub fn seal_key(mut self, k: Secret) -> Self {
+    /// `None`: the function has no seal key (it shows no tenant a person).
+    pub fn seal_key(mut self, k: Option<Secret>) -> Self {
         self.seal_key = Some(k);
         self
     }
@@ -334,14 +337,14 @@ impl BridgeBuilder {
         let directory = self.directory.unwrap_or_else(|| {
             Arc::new(Cached::new(StoreDirectory { store: store.clone(), vault: vault.clone() }, CacheLife::LAMBDA))
         });
-        let seal_key = self.seal_key.unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())));
+        let seal_key = self.seal_key.unwrap_or_else(|| Some(Secret::new(hex::encode(rand::random::<[u8; 32]>()))));
         Ok(Bridge {
             admin_auth: self.admin_auth.unwrap_or(AdminAuth::Key),
             store,
             directory,
             vault,
-            pairwise: Pairwise::new(derive(&seal_key, "pairwise/v1")),
-            sessions: SessionSeal::new(&seal_key),
+            pairwise: seal_key.as_ref().map_or_else(Pairwise::none, |k| Pairwise::new(derive(k, "pairwise/v1"))),
+            sessions: seal_key.as_ref().map_or_else(SessionSeal::none, SessionSeal::new),
             wechat: self.wechat.unwrap_or_else(|| Arc::new(NoWeChat)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),

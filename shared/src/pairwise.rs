@@ -22,7 +22,8 @@ use crate::ids::{PersonId, Secret};
 use crate::model::Owner;
 
 pub struct Pairwise {
-    key: Secret,
+    /// None: a function that shows no tenant a person (it is given no seal key).
+    key: Option<Secret>,
 }
 
 impl std::fmt::Debug for Pairwise {
@@ -33,30 +34,35 @@ impl std::fmt::Debug for Pairwise {
 
 impl Pairwise {
     pub fn new(key: Secret) -> Self {
-        Pairwise { key }
+        Pairwise { key: Some(key) }
+    }
+
+    pub fn none() -> Self {
+        Pairwise { key: None }
     }
 
     pub fn random() -> Self {
         Pairwise::new(Secret::new(hex::encode(rand::random::<[u8; 32]>())))
     }
 
-    fn cipher(&self, owner: &Owner) -> Aes128 {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.expose().as_bytes()).expect("HMAC takes any key");
+    fn cipher(&self, owner: &Owner) -> Result<Aes128, Error> {
+        let key = self.key.as_ref().ok_or_else(|| Error::Internal("this function has no seal key".into()))?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes any key");
         mac.update(b"wxbridge/pairwise/v1\n");
         mac.update(owner.to_string().as_bytes());
         let k = mac.finalize().into_bytes();
-        Aes128::new_from_slice(&k[..16]).expect("16 bytes")
+        Ok(Aes128::new_from_slice(&k[..16]).expect("16 bytes"))
     }
 
     /// The id `owner` is shown for `person`.
-    pub fn id(&self, person: &PersonId, owner: &Owner) -> String {
+    pub fn id(&self, person: &PersonId, owner: &Owner) -> Result<String, Error> {
         if owner.is_platform() {
-            return person.to_string();
+            return Ok(person.to_string());
         }
-        let Ok(u) = uuid::Uuid::parse_str(person.as_str()) else { return person.to_string() };
+        let u = uuid::Uuid::parse_str(person.as_str()).map_err(|_| Error::Internal("person id is no UUID".into()))?;
         let mut block = aes::Block::from(*u.as_bytes());
-        self.cipher(owner).encrypt_block(&mut block);
-        uuid::Uuid::from_bytes(block.into()).hyphenated().to_string()
+        self.cipher(owner)?.encrypt_block(&mut block);
+        Ok(uuid::Uuid::from_bytes(block.into()).hyphenated().to_string())
     }
 
     /// The person behind an id `owner` was shown (the person as it was then: follow merges).
@@ -66,7 +72,7 @@ impl Pairwise {
             return PersonId::parse(id).map_err(|_| Error::NotFound);
         }
         let mut block = aes::Block::from(*u.as_bytes());
-        self.cipher(owner).decrypt_block(&mut block);
+        self.cipher(owner)?.decrypt_block(&mut block);
         Ok(PersonId::from_uuid(uuid::Uuid::from_bytes(block.into())))
     }
 }
@@ -84,15 +90,18 @@ mod tests {
     fn stable_per_owner_different_between_owners_and_reversible() {
         let p = Pairwise::new(Secret::new("k".repeat(32)));
         let person = PersonId::from_uuid(uuid::Uuid::now_v7());
-        let (a, b) = (p.id(&person, &m("m1")), p.id(&person, &m("m2")));
-        assert_eq!(a, p.id(&person, &m("m1")));
+        let id = |o: &Owner| p.id(&person, o).unwrap();
+        let (a, b) = (id(&m("m1")), id(&m("m2")));
+        assert_eq!(a, id(&m("m1")));
         assert_ne!(a, b);
         assert_ne!(a, person.to_string());
-        assert_eq!(p.id(&person, &Owner::Platform), person.to_string());
+        assert_eq!(id(&Owner::Platform), person.to_string());
         assert_eq!(p.person(&a, &m("m1")).unwrap(), person);
         assert_ne!(p.person(&a, &m("m2")).unwrap(), person, "another owner's id names nobody it knows");
         let other_key = Pairwise::new(Secret::new("j".repeat(32)));
-        assert_ne!(other_key.id(&person, &m("m1")), a);
+        assert_ne!(other_key.id(&person, &m("m1")).unwrap(), a);
         assert!(PersonId::parse(&a).is_ok(), "shaped like a person id");
+        assert!(Pairwise::none().id(&person, &m("m1")).is_err(), "no key, no tenant id");
+        assert_eq!(Pairwise::none().id(&person, &Owner::Platform).unwrap(), person.to_string());
     }
 }

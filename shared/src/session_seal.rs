@@ -14,7 +14,8 @@ use crate::error::Error;
 use crate::ids::{AppId, OpenId, Secret};
 
 pub struct SessionSeal {
-    key: [u8; 32],
+    /// None: a function that issues and reads no bridge token with a session (no seal key).
+    key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SessionSeal {
@@ -40,19 +41,27 @@ impl SessionSeal {
         let k = derive(seal_key, "session/v1");
         let mut key = [0u8; 32];
         hex::decode_to_slice(k.expose(), &mut key).expect("32 bytes of hex");
-        SessionSeal { key }
+        SessionSeal { key: Some(key) }
+    }
+
+    pub fn none() -> Self {
+        SessionSeal { key: None }
+    }
+
+    fn key(&self) -> Result<&[u8; 32], Error> {
+        self.key.as_ref().ok_or_else(|| Error::Internal("this function has no seal key".into()))
     }
 
     /// `<until>.<nonce>.<ciphertext>`; the life is in the clear but bound into the AAD.
-    pub fn seal(&self, session_key: &Secret, appid: &AppId, openid: &OpenId, until_secs: i64) -> String {
+    pub fn seal(&self, session_key: &Secret, appid: &AppId, openid: &OpenId, until_secs: i64) -> Result<String, Error> {
         let nonce: [u8; 12] = rand::random();
-        let ct = Aes256Gcm::new(&self.key.into())
+        let ct = Aes256Gcm::new(&(*self.key()?).into())
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload { msg: session_key.expose().as_bytes(), aad: aad(appid, openid, until_secs).as_bytes() },
             )
             .expect("AES-GCM seals any length we give it");
-        format!("{until_secs}.{}.{}", B64.encode(nonce), B64.encode(ct))
+        Ok(format!("{until_secs}.{}.{}", B64.encode(nonce), B64.encode(ct)))
     }
 
     /// The session_key, if the value is ours, for this app and openid, and still alive.
@@ -68,7 +77,7 @@ impl SessionSeal {
         if nonce.len() != 12 {
             return Err(refused());
         }
-        let plain = Aes256Gcm::new(&self.key.into())
+        let plain = Aes256Gcm::new(&(*self.key()?).into())
             .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad: aad(appid, openid, until).as_bytes() })
             .map_err(|_| refused())?;
         if until <= now_secs {
@@ -88,7 +97,7 @@ mod tests {
         let (a, b) = (AppId::parse("wxa").unwrap(), AppId::parse("wxb").unwrap());
         let (u, v) = (OpenId::parse("o1").unwrap(), OpenId::parse("o2").unwrap());
         let sk = Secret::new("tiihtNczf5v6AKRyjwEUhQ==");
-        let sealed = seal.seal(&sk, &a, &u, 1_000);
+        let sealed = seal.seal(&sk, &a, &u, 1_000).unwrap();
         assert!(!sealed.contains(sk.expose()));
         assert_eq!(seal.open(&sealed, &a, &u, 999).unwrap().expose(), sk.expose());
         assert!(seal.open(&sealed, &a, &u, 1_000).is_err(), "expired");

@@ -90,6 +90,7 @@ fn pairwise(e: &Env, platform_id: &str, m: &str) -> String {
         .bridge
         .pairwise()
         .id(&PersonId::parse(platform_id).unwrap(), &Owner::Merchant(MerchantId::parse(m).unwrap()))
+        .unwrap()
 }
 
 /// The platform-wide person behind an identity (operators' look-up).
@@ -250,7 +251,7 @@ both_stores!(a_site_registered_while_running_binds_only_through_its_accounts, |k
     // The site is shown its own pairwise id of the person.
     let platform_id = platform_id_of(&e, M3_OA, &openid).await;
     let site_owner = Owner::Site(shared::ids::SiteId::parse("m3-shop").unwrap());
-    let expected = e.stack.bridge.pairwise().id(&PersonId::parse(&platform_id).unwrap(), &site_owner);
+    let expected = e.stack.bridge.pairwise().id(&PersonId::parse(&platform_id).unwrap(), &site_owner).unwrap();
     assert_eq!(s(&st["person_id"]), expected);
     assert_ne!(s(&st["person_id"]), platform_id);
     // Another site cannot read the scene.

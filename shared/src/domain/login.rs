@@ -93,7 +93,7 @@ impl Login<'_> {
         sealed_session: Option<String>,
     ) -> Result<LoginAnswer, Error> {
         let now = self.assoc.clock.now_secs();
-        let person_id = self.pairwise.id(&shown.person, &app.owner);
+        let person_id = self.pairwise.id(&shown.person, &app.owner)?;
         let sub = PersonId::parse(&person_id)?;
         Ok(LoginAnswer {
             token: self.tokens.issue_with(
@@ -135,20 +135,22 @@ impl Login<'_> {
         let session = self.wechat.code2session(&app, code).await?;
         crate::metrics::count(crate::metrics::Counter::Login);
         let seal = |unionid: &Option<UnionId>| {
-            (unionid.is_none() && app.open_platform.is_some()).then(|| {
-                let until = self.assoc.clock.now_secs() + self.stash_ttl_secs;
-                self.sessions.seal(&session.session_key, &app.appid, &session.openid, until)
-            })
+            (unionid.is_none() && app.open_platform.is_some())
+                .then(|| {
+                    let until = self.assoc.clock.now_secs() + self.stash_ttl_secs;
+                    self.sessions.seal(&session.session_key, &app.appid, &session.openid, until)
+                })
+                .transpose()
         };
         if let Some((ident, shown)) = self.returning(&app, &session.openid, session.unionid.as_ref()).await? {
-            return self.answer(&app, &ident, shown, false, seal(&ident.unionid));
+            return self.answer(&app, &ident, shown, false, seal(&ident.unionid)?);
         }
         let r = self.assoc.login(&app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
         let shown = self.summary(&app, &r.view).await?;
         if !r.new_person {
             self.keep_view(&r.identity).await;
         }
-        self.answer(&app, &r.identity, shown, r.new_person, seal(&r.identity.unionid))
+        self.answer(&app, &r.identity, shown, r.new_person, seal(&r.identity.unionid)?)
     }
 
     /// A returning identity with a fresh login view (and nothing new to attach): its answer.
@@ -262,7 +264,7 @@ impl Login<'_> {
             Owner::Platform => Public::of(&view),
             owner => Public::owned_by(&view, owner),
         };
-        Ok(MeAnswer { person_id: self.pairwise.id(&view.person, &app.owner), linked })
+        Ok(MeAnswer { person_id: self.pairwise.id(&view.person, &app.owner)?, linked })
     }
 
     /// Mobile-app login (WeChat SDK), website QR login (`snsapi_login`) and an official

@@ -178,7 +178,10 @@ impl Scenes<'_> {
             SceneStatus::Bound => SceneView {
                 status: SceneStatus::Bound,
                 openid: sc.openid.map(|o| o.to_string()),
-                person_id: sc.person.map(|p| self.pairwise.id(&p, &crate::model::Owner::Site(site.site_id.clone()))),
+                person_id: sc
+                    .person
+                    .map(|p| self.pairwise.id(&p, &crate::model::Owner::Site(site.site_id.clone())))
+                    .transpose()?,
             },
             SceneStatus::Refused => view(SceneStatus::Refused),
             _ if sc.expired(self.assoc.clock.now_secs()) => view(SceneStatus::Expired),

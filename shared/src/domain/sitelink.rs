@@ -164,7 +164,7 @@ impl SiteLinks<'_> {
                 // The site sees its own accounts and the official account it binds through.
                 let owner = crate::model::Owner::Site(site.site_id.clone());
                 let linked = Public::only(&view, |l| l.owner == owner || l.appid == oa.appid);
-                Ok(BindAnswer { person_id: self.pairwise.id(&view.person, &owner), linked })
+                Ok(BindAnswer { person_id: self.pairwise.id(&view.person, &owner)?, linked })
             }
             Err(e) => {
                 // Nothing was bound: the code may be used again (e.g. with the right account).

@@ -94,7 +94,7 @@ impl Translator<'_> {
             return Err(Error::UnknownApp);
         }
         let (openid, person) = self.translate(from, openid, to).await?;
-        Ok(Translation { openid, person_id: self.pairwise.id(&person, &seen_by) })
+        Ok(Translation { openid, person_id: self.pairwise.id(&person, &seen_by)? })
     }
 
     /// The openid in `to` of the person behind (`from`, `openid`), and that person.
@@ -148,7 +148,7 @@ impl Translator<'_> {
         }
         let target = self.merchant_mini_program(merchant).await?;
         let (openid, person) = self.translate(&who.appid, &who.openid, &target.appid).await?;
-        let t = Translation { openid, person_id: self.pairwise.id(&person, &target.owner) };
+        let t = Translation { openid, person_id: self.pairwise.id(&person, &target.owner)? };
         Ok((t, target.appid.clone()))
     }
 }

@@ -149,7 +149,7 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         // Local mode's development keys, so a table that outlives this process (DynamoDB
         // Local with -dbPath) still opens, and pairwise ids stay the same across restarts.
         .vault(Some(Vault::new(Arc::new(LocalKey::new("local", LOCAL_DEV_KEY)))))
-        .seal_key(shared::ids::Secret::new(hex::encode(LOCAL_DEV_KEY)))
+        .seal_key(Some(shared::ids::Secret::new(hex::encode(LOCAL_DEV_KEY))))
         .urls(Urls { public_base: base.clone(), open_base: base.clone(), mp_base: base.clone() })
         .stash_ttl_secs(opts.stash_ttl_secs)
         .link_key(Some(shared::ids::Secret::new(
