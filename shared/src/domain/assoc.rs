@@ -290,12 +290,28 @@ impl<'a> Assoc<'a> {
         unionid: Option<&UnionId>,
         via: Via,
     ) -> Result<Resolved, Error> {
+        self.login_from(app, openid, unionid, via, None).await
+    }
+
+    /// As [`Assoc::login`], starting from the identity item as the caller just read it (a
+    /// retry reads it again).
+    pub async fn login_from(
+        &self,
+        app: &App,
+        openid: &OpenId,
+        unionid: Option<&UnionId>,
+        via: Via,
+        mut read: Option<Found>,
+    ) -> Result<Resolved, Error> {
         let unionid = unionid.filter(|_| app.open_platform.is_some());
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 pause(attempt).await;
             }
-            let found = self.lookup(&app.appid, openid).await?;
+            let found = match read.take() {
+                Some(f) => f,
+                None => self.lookup(&app.appid, openid).await?,
+            };
             let unlinked_from = found.unlinked_from().cloned();
             if let Found::Live(ident) = found {
                 let (identity, view) = match (unionid, &ident.unionid) {

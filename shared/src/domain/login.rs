@@ -74,6 +74,12 @@ struct LoginView {
 
 const LOGIN_VIEW_SECS: i64 = 24 * 3600;
 
+enum Returning {
+    Answer(Identity, Summary),
+    /// No fresh view: the identity item as read.
+    Read(Found),
+}
+
 impl Login<'_> {
     async fn summary(&self, app: &App, view: &PersonView) -> Result<Summary, Error> {
         let pivot = self.apps.platform().await?.pivot.clone();
@@ -142,10 +148,14 @@ impl Login<'_> {
                 })
                 .transpose()
         };
-        if let Some((ident, shown)) = self.returning(&app, &session.openid, session.unionid.as_ref()).await? {
-            return self.answer(&app, &ident, shown, false, seal(&ident.unionid)?);
-        }
-        let r = self.assoc.login(&app, &session.openid, session.unionid.as_ref(), Via::Jscode2session).await?;
+        let read = match self.returning(&app, &session.openid, session.unionid.as_ref()).await? {
+            Returning::Answer(ident, shown) => return self.answer(&app, &ident, shown, false, seal(&ident.unionid)?),
+            Returning::Read(found) => found,
+        };
+        let r = self
+            .assoc
+            .login_from(&app, &session.openid, session.unionid.as_ref(), Via::Jscode2session, Some(read))
+            .await?;
         let shown = self.summary(&app, &r.view).await?;
         if !r.new_person {
             self.keep_view(&r.identity).await;
@@ -153,27 +163,28 @@ impl Login<'_> {
         self.answer(&app, &r.identity, shown, r.new_person, seal(&r.identity.unionid)?)
     }
 
-    /// A returning identity with a fresh login view (and nothing new to attach): its answer.
-    async fn returning(
-        &self,
-        app: &App,
-        openid: &OpenId,
-        unionid: Option<&UnionId>,
-    ) -> Result<Option<(Identity, Summary)>, Error> {
-        let Some(it) = self.assoc.store.get(&identity::key(&app.appid, openid)).await? else { return Ok(None) };
-        let Found::Live(ident) = Identity::found(&app.appid, openid, Some(&it))? else { return Ok(None) };
-        if unionid.is_some() && ident.unionid.is_none() && app.open_platform.is_some() {
-            return Ok(None);
-        }
-        let Some(view) = identity::login_view(&it).and_then(|v| serde_json::from_str::<LoginView>(v).ok()) else {
-            return Ok(None);
-        };
-        if self.assoc.clock.now_secs() - view.at > LOGIN_VIEW_SECS || view.pivot != self.apps.platform().await?.pivot {
-            return Ok(None);
-        }
-        let shown =
-            Summary { person: ident.person.clone(), pivot_linked: view.pivot_linked, linked: Public(view.linked) };
-        Ok(Some((ident, shown)))
+    /// A returning identity with a fresh login view (and nothing new to attach): its answer;
+    /// else the identity item as read, for the login to go on from.
+    async fn returning(&self, app: &App, openid: &OpenId, unionid: Option<&UnionId>) -> Result<Returning, Error> {
+        let it = self.assoc.store.get(&identity::key(&app.appid, openid)).await?;
+        let found = Identity::found(&app.appid, openid, it.as_ref())?;
+        let view = it.as_ref().and_then(identity::login_view).and_then(|v| serde_json::from_str::<LoginView>(v).ok());
+        let pivot = self.apps.platform().await?.pivot.clone();
+        let now = self.assoc.clock.now_secs();
+        let learns_unionid = |i: &Identity| unionid.is_some() && i.unionid.is_none() && app.open_platform.is_some();
+        Ok(match (found, view) {
+            (Found::Live(ident), Some(view))
+                if !learns_unionid(&ident) && now - view.at <= LOGIN_VIEW_SECS && view.pivot == pivot =>
+            {
+                let shown = Summary {
+                    person: ident.person.clone(),
+                    pivot_linked: view.pivot_linked,
+                    linked: Public(view.linked),
+                };
+                Returning::Answer(ident, shown)
+            }
+            (found, _) => Returning::Read(found),
+        })
     }
 
     /// Keeps the answer on the identity for the next login — only if the person is still at
