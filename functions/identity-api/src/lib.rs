@@ -26,12 +26,12 @@ pub fn routes() -> Routes {
         .get("/v1/admin/apps/{appid}", get_app)
         .delete("/v1/admin/apps/{appid}", delete_app)
         .put("/v1/admin/sites/{site_id}", put_site)
-        .post("/v1/admin/sites/{site_id}/keys", site_key)
-        .post("/v1/admin/merchants/{merchant}/keys", merchant_key)
-        .get("/v1/admin/merchants/{merchant}/keys", merchant_keys)
-        .delete("/v1/admin/merchants/{merchant}/keys/{key_id}", revoke_merchant_key)
-        .get("/v1/admin/sites/{site_id}/keys", site_keys)
-        .delete("/v1/admin/sites/{site_id}/keys/{key_id}", revoke_site_key)
+        .post("/v1/admin/sites/{site_id}/keys", issue_key)
+        .post("/v1/admin/merchants/{merchant}/keys", issue_key)
+        .get("/v1/admin/merchants/{merchant}/keys", list_keys)
+        .delete("/v1/admin/merchants/{merchant}/keys/{key_id}", revoke_key)
+        .get("/v1/admin/sites/{site_id}/keys", list_keys)
+        .delete("/v1/admin/sites/{site_id}/keys/{key_id}", revoke_key)
 }
 
 /// Operators only: in AWS, a caller API Gateway authorized with IAM (no bearer key on the
@@ -146,46 +146,30 @@ async fn put_site(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     Ok(json(status, &site))
 }
 
-async fn site_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    admin(&b, &req).await?;
-    let site = SiteId::parse(path_param(&req, "site_id")?)?;
-    Ok(json(201, &b.registrar()?.issue_key(Holder::Site(site)).await?))
+/// The merchant or site a key route names.
+fn key_holder(req: &Request) -> Result<Holder, Error> {
+    match path_param(req, "merchant") {
+        Ok(m) => Ok(Holder::Merchant(MerchantId::parse(m)?)),
+        Err(_) => Ok(Holder::Site(SiteId::parse(path_param(req, "site_id")?)?)),
+    }
 }
 
-async fn merchant_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+async fn issue_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;
-    let m = MerchantId::parse(path_param(&req, "merchant")?)?;
-    let issued = b.registrar()?.issue_key(Holder::Merchant(m)).await?;
-    tracing::info!(key_id = issued.key_id.as_str(), holder = issued.holder.as_str(), "merchant key issued");
+    let issued = b.registrar()?.issue_key(key_holder(&req)?).await?;
+    tracing::info!(key_id = issued.key_id.as_str(), holder = issued.holder.as_str(), "key issued");
     Ok(json(201, &issued))
 }
 
-async fn merchant_keys(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+async fn list_keys(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;
-    let m = MerchantId::parse(path_param(&req, "merchant")?)?;
-    Ok(json(200, &serde_json::json!({ "key_ids": b.registrar()?.keys_of(&Holder::Merchant(m)).await? })))
+    Ok(json(200, &serde_json::json!({ "key_ids": b.registrar()?.keys_of(&key_holder(&req)?).await? })))
 }
 
-async fn revoke_merchant_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+async fn revoke_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;
-    let m = MerchantId::parse(path_param(&req, "merchant")?)?;
-    revoke(&b, &req, Holder::Merchant(m)).await
-}
-
-async fn site_keys(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    admin(&b, &req).await?;
-    let site = SiteId::parse(path_param(&req, "site_id")?)?;
-    Ok(json(200, &serde_json::json!({ "key_ids": b.registrar()?.keys_of(&Holder::Site(site)).await? })))
-}
-
-async fn revoke_site_key(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
-    admin(&b, &req).await?;
-    let site = SiteId::parse(path_param(&req, "site_id")?)?;
-    revoke(&b, &req, Holder::Site(site)).await
-}
-
-async fn revoke(b: &Bridge, req: &Request, holder: Holder) -> Result<Response, Error> {
-    let id = path_param(req, "key_id")?;
+    let holder = key_holder(&req)?;
+    let id = path_param(&req, "key_id")?;
     if id.len() != 12 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(Error::NotFound);
     }
