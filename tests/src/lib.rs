@@ -135,44 +135,33 @@ impl Env {
         Answer { status, content_type, body, text }
     }
 
-    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
-        let mut r = self.http.post(self.url(path)).json(body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
+    /// Sends the request, with the bearer credential when given, and reads the answer.
+    async fn send(r: reqwest::RequestBuilder, token: Option<&str>) -> Answer {
+        let r = match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        };
         Self::answer(r.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
+        Self::send(self.http.post(self.url(path)).json(body), token).await
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, token: Option<&str>) -> Answer {
-        let mut r = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        Self::answer(r.send().await.unwrap()).await
+        Self::send(self.http.post(self.url(path)).header("content-type", "application/json").body(body), token).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
-        let mut r = self.http.get(self.url(path));
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        Self::answer(r.send().await.unwrap()).await
+        Self::send(self.http.get(self.url(path)), token).await
     }
 
     pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
-        let mut r = self.http.put(self.url(path)).json(body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        Self::answer(r.send().await.unwrap()).await
+        Self::send(self.http.put(self.url(path)).json(body), token).await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Answer {
-        let mut r = self.http.delete(self.url(path));
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        Self::answer(r.send().await.unwrap()).await
+        Self::send(self.http.delete(self.url(path)), token).await
     }
 
     /// What `wx.login` gives the user in the mini program.
