@@ -4,10 +4,14 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
+use crate::component::Component;
 use crate::directory::{CacheLife, Cached, Directory, StoreDirectory};
 use crate::domain::access_token::Broker;
 use crate::domain::admin::Admin;
 use crate::domain::assoc::Assoc;
+use crate::domain::component::Components;
 use crate::domain::login::Login;
 use crate::domain::push::Pushes;
 use crate::domain::registrar::Registrar;
@@ -29,7 +33,9 @@ use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::vault::{KmsKey, LocalKey, Vault, LOCAL_DEV_KEY};
 use crate::wechat::client::WeChatClient;
-use crate::wechat::{NoWeChat, WeChat};
+use crate::ids::{AppId, Code, UnionId};
+use crate::registry::App;
+use crate::wechat::{AuthorizerGrant, AuthorizerInfo, NoWeChat, QrCode, Session, WeChat, WebGrant};
 
 /// How operators' requests (identity-api) are authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +49,12 @@ pub enum AdminAuth {
 pub struct Bridge {
     admin_auth: AdminAuth,
     store: Arc<dyn Store>,
+    /// WeChat as the flows see it: logins and web grants of component apps go through the
+    /// third-party platform ([`Acting`]).
     wechat: Arc<dyn WeChat>,
+    /// WeChat itself, for the token broker.
+    raw_wechat: Arc<dyn WeChat>,
+    component: Option<Arc<Component>>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn Ids>,
     directory: Arc<dyn Directory>,
@@ -137,6 +148,22 @@ impl Bridge {
             }
             (None, None) => b.tokens(Tokens::none(issuer, ttl)),
         };
+        if let Some(c) = &s.component {
+            let part = |src: &Source, name: &str| -> Result<Secret, Error> {
+                resolve(src)?
+                    .map(Secret::new)
+                    .ok_or_else(|| Error::Internal(format!("WXBRIDGE_COMPONENT_APPID is set but {name} is not")))
+            };
+            b = b.component(Some(
+                Component::new(
+                    &c.appid,
+                    part(&c.secret, "WXBRIDGE_COMPONENT_SECRET")?,
+                    part(&c.token, "WXBRIDGE_COMPONENT_TOKEN")?,
+                    &part(&c.encoding_aes_key, "WXBRIDGE_COMPONENT_AES_KEY")?,
+                )
+                .map_err(|e| Error::Internal(e.detail()))?,
+            ));
+        }
         // Operators: IAM in AWS (API Gateway checked the caller); the admin key locally.
         let bridge = b
             .admin_auth(match s.mode {
@@ -160,13 +187,9 @@ impl Bridge {
     pub fn pairwise(&self) -> &Pairwise {
         &self.pairwise
     }
-    /// Changes the registry: only where the registry's secrets can be sealed.
+    /// Changes the registry (apps with secrets only where they can be sealed).
     pub fn registrar(&self) -> Result<Registrar<'_>, Error> {
-        let vault = self
-            .vault
-            .as_ref()
-            .ok_or_else(|| Error::Internal("this function cannot change the registry (no KMS key)".into()))?;
-        Ok(Registrar { store: &*self.store, vault, directory: &*self.directory, clock: &*self.clock })
+        Ok(Registrar { store: &*self.store, vault: self.vault.as_ref(), directory: &*self.directory, clock: &*self.clock })
     }
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
@@ -199,7 +222,16 @@ impl Bridge {
         WebAuth { assoc: self.assoc(), wechat: &*self.wechat, apps: &*self.directory, urls: &self.urls }
     }
     pub fn broker(&self) -> Broker<'_> {
-        Broker { store: &*self.store, wechat: &*self.wechat, clock: &*self.clock, ids: &*self.ids }
+        Broker {
+            store: &*self.store,
+            wechat: &*self.raw_wechat,
+            clock: &*self.clock,
+            ids: &*self.ids,
+            component: self.component.as_deref(),
+        }
+    }
+    pub fn component(&self) -> Option<&Component> {
+        self.component.as_deref()
     }
     pub fn scenes(&self) -> Scenes<'_> {
         Scenes {
@@ -226,8 +258,95 @@ impl Bridge {
     pub fn translator(&self) -> Translator<'_> {
         Translator { assoc: self.assoc(), apps: &*self.directory, cache: &self.translations, pairwise: &self.pairwise }
     }
+    pub fn components(&self) -> Result<Components<'_>, Error> {
+        Ok(Components { broker: self.broker(), registrar: self.registrar()?, apps: &*self.directory, urls: &self.urls })
+    }
     pub fn admin(&self) -> Admin<'_> {
         Admin { assoc: self.assoc(), apps: &*self.directory, cache: Some(&self.translations) }
+    }
+}
+
+/// WeChat for an app, whichever way the platform acts for it: a component app's login and web
+/// grant go through the third-party platform with the shared component_access_token, so the
+/// flows never ask which kind of app they serve.
+struct Acting {
+    store: Arc<dyn Store>,
+    wechat: Arc<dyn WeChat>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn Ids>,
+    component: Option<Arc<Component>>,
+}
+
+impl Acting {
+    fn broker(&self) -> Broker<'_> {
+        Broker {
+            store: &*self.store,
+            wechat: &*self.wechat,
+            clock: &*self.clock,
+            ids: &*self.ids,
+            component: self.component.as_deref(),
+        }
+    }
+}
+
+#[async_trait]
+impl WeChat for Acting {
+    async fn code2session(&self, app: &App, code: &Code) -> Result<Session, Error> {
+        self.broker().code2session(app, code).await
+    }
+    async fn web_grant(&self, app: &App, code: &Code) -> Result<WebGrant, Error> {
+        self.broker().web_grant(app, code).await
+    }
+    async fn web_unionid(&self, grant: &WebGrant) -> Result<Option<UnionId>, Error> {
+        self.wechat.web_unionid(grant).await
+    }
+    async fn stable_token(&self, app: &App, force_refresh: bool) -> Result<(Secret, i64), Error> {
+        self.wechat.stable_token(app, force_refresh).await
+    }
+    async fn qrcode_create(&self, access_token: &Secret, scene: &str, expire_seconds: i64) -> Result<QrCode, Error> {
+        self.wechat.qrcode_create(access_token, scene, expire_seconds).await
+    }
+    async fn component_token(&self, c: &Component, ticket: &Secret) -> Result<(Secret, i64), Error> {
+        self.wechat.component_token(c, ticket).await
+    }
+    async fn pre_auth_code(&self, c: &Component, token: &Secret) -> Result<(Secret, i64), Error> {
+        self.wechat.pre_auth_code(c, token).await
+    }
+    async fn query_auth(&self, c: &Component, token: &Secret, code: &Secret) -> Result<AuthorizerGrant, Error> {
+        self.wechat.query_auth(c, token, code).await
+    }
+    async fn authorizer_token(
+        &self,
+        c: &Component,
+        token: &Secret,
+        appid: &AppId,
+        refresh: &Secret,
+    ) -> Result<AuthorizerGrant, Error> {
+        self.wechat.authorizer_token(c, token, appid, refresh).await
+    }
+    async fn authorizer_info(&self, c: &Component, token: &Secret, appid: &AppId) -> Result<AuthorizerInfo, Error> {
+        self.wechat.authorizer_info(c, token, appid).await
+    }
+    async fn open_platform_of(&self, access_token: &Secret, appid: &AppId) -> Result<Option<String>, Error> {
+        self.wechat.open_platform_of(access_token, appid).await
+    }
+    async fn component_code2session(
+        &self,
+        app: &App,
+        code: &Code,
+        c: &Component,
+        token: &Secret,
+    ) -> Result<Session, Error> {
+        self.wechat.component_code2session(app, code, c, token).await
+    }
+    async fn component_web_grant(
+        &self,
+        app: &App,
+        code: &Code,
+        c: &Component,
+        token: &Secret,
+    ) -> Result<WebGrant, Error> {
+        self.wechat.component_web_grant(app, code, c, token).await
     }
 }
 
@@ -264,6 +383,7 @@ pub struct BridgeBuilder {
     urls: Option<Urls>,
     link_key: Option<Option<Secret>>,
     stash_ttl_secs: Option<i64>,
+    component: Option<Component>,
 }
 
 impl BridgeBuilder {
@@ -321,12 +441,18 @@ impl BridgeBuilder {
         self.stash_ttl_secs = Some(secs);
         self
     }
+    /// The platform's third-party platform, when merchants authorize it.
+    pub fn component(mut self, c: Option<Component>) -> Self {
+        self.component = c;
+        self
+    }
 
     pub fn build(self) -> Result<Bridge, Error> {
         let urls = self.urls.unwrap_or_else(|| Urls {
             public_base: settings::DEFAULT_PUBLIC_BASE.into(),
             open_base: settings::DEFAULT_PUBLIC_BASE.into(),
             mp_base: settings::DEFAULT_PUBLIC_BASE.into(),
+            component_appid: None,
         });
         let tokens = match self.tokens {
             Some(t) => t,
@@ -338,6 +464,17 @@ impl BridgeBuilder {
             Arc::new(Cached::new(StoreDirectory { store: store.clone(), vault: vault.clone() }, CacheLife::LAMBDA))
         });
         let seal_key = self.seal_key.unwrap_or_else(|| Some(Secret::new(hex::encode(rand::random::<[u8; 32]>()))));
+        let raw_wechat = self.wechat.unwrap_or_else(|| Arc::new(NoWeChat));
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let ids = self.ids.unwrap_or_else(|| Arc::new(RandomIds));
+        let component = self.component.map(Arc::new);
+        let wechat = Arc::new(Acting {
+            store: store.clone(),
+            wechat: raw_wechat.clone(),
+            clock: clock.clone(),
+            ids: ids.clone(),
+            component: component.clone(),
+        });
         Ok(Bridge {
             admin_auth: self.admin_auth.unwrap_or(AdminAuth::Key),
             store,
@@ -345,9 +482,11 @@ impl BridgeBuilder {
             vault,
             pairwise: seal_key.as_ref().map_or_else(Pairwise::none, |k| Pairwise::new(derive(k, "pairwise/v1"))),
             sessions: seal_key.as_ref().map_or_else(SessionSeal::none, SessionSeal::new),
-            wechat: self.wechat.unwrap_or_else(|| Arc::new(NoWeChat)),
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),
+            wechat,
+            raw_wechat,
+            component,
+            clock,
+            ids,
             tokens,
             urls,
             link_key: self.link_key.unwrap_or_else(|| Some(Secret::new(hex::encode(rand::random::<[u8; 32]>())))),

@@ -119,9 +119,11 @@ impl Directory for StoreDirectory {
     async fn app(&self, appid: &AppId) -> Result<Option<Arc<App>>, Error> {
         let Some(it) = self.store.get(&reg::app_key(appid)).await? else { return Ok(None) };
         let (app, sealed) = reg::app_from_item(appid, &it)?;
-        let app = match &self.vault {
-            Some(v) => reg::with_secrets(app, AppSecrets::from_json(&v.open(&sealed, &reg::sealed_aad(appid)).await?)?),
-            None => app,
+        let app = match (&self.vault, sealed) {
+            (Some(v), Some(sealed)) => {
+                reg::with_secrets(app, AppSecrets::from_json(&v.open(&sealed, &reg::sealed_aad(appid)).await?)?)
+            }
+            _ => app,
         };
         Ok(Some(Arc::new(app)))
     }

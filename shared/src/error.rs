@@ -58,6 +58,14 @@ pub enum Error {
     ConfirmInvalid,
     #[error("this credential does not reach that resource")]
     Forbidden,
+    /// A component app's authorization is gone (withdrawn, or its refresh token lost beyond
+    /// recovery): its merchant must authorize the platform again.
+    #[error("the app's authorization of the platform is gone; its owner must authorize again")]
+    ReauthorizationRequired,
+    #[error("the authorization code is unknown, expired or already used")]
+    AuthCodeInvalid,
+    #[error("the onboarding link is unknown, expired or already used")]
+    OnboardingInvalid,
     /// The registry change conflicts with what is stored (an owner, the one pivot).
     #[error("{0}")]
     RegistryConflict(String),
@@ -74,7 +82,8 @@ impl Error {
         use Error::*;
         match self {
             InvalidRequest(_) | WeChatCodeInvalid | WeChatCodeUsed | DecryptFailed | WatermarkMismatch
-            | TicketInvalid | StateInvalid | ReturnUrlNotAllowed | LinkExpired | LinkUsed | ConfirmInvalid => 400,
+            | TicketInvalid | StateInvalid | ReturnUrlNotAllowed | LinkExpired | LinkUsed | ConfirmInvalid
+            | AuthCodeInvalid | OnboardingInvalid => 400,
             InvalidToken => 401,
             SignatureInvalid | WeChatUserBlocked | ConfirmMismatch | Forbidden => 403,
             RouteNotFound | UnknownApp | NotFound | NotLinked => 404,
@@ -84,7 +93,7 @@ impl Error {
             WeChatRateLimited => 429,
             Internal(_) => 500,
             WeChatError(_) => 502,
-            WeChatUnavailable | Busy | StoreUnavailable => 503,
+            WeChatUnavailable | Busy | StoreUnavailable | ReauthorizationRequired => 503,
         }
     }
 
@@ -118,6 +127,9 @@ impl Error {
             ConfirmInvalid => "confirm_invalid",
             Forbidden => "forbidden",
             RegistryConflict(_) => "registry_conflict",
+            ReauthorizationRequired => "reauthorization_required",
+            AuthCodeInvalid => "auth_code_invalid",
+            OnboardingInvalid => "onboarding_invalid",
             Busy => "busy",
             StoreUnavailable => "store_unavailable",
             Internal(_) => "internal",

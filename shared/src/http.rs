@@ -171,6 +171,24 @@ pub async fn credential(b: &crate::Bridge, req: &Request) -> Result<crate::regis
     b.directory().holder(bearer(req)?).await?.ok_or(Error::InvalidToken)
 }
 
+/// Operators only: in AWS, a caller API Gateway authorized with IAM (no bearer key on the
+/// public domain); locally, the admin key.
+pub async fn operator(b: &crate::Bridge, req: &Request) -> Result<(), Error> {
+    match b.admin_auth() {
+        crate::bridge::AdminAuth::Iam => match req.extensions().get::<IamCaller>() {
+            Some(c) => {
+                tracing::info!(caller = c.0.as_str(), "operator request");
+                Ok(())
+            }
+            None => Err(Error::Forbidden),
+        },
+        crate::bridge::AdminAuth::Key => match credential(b, req).await? {
+            crate::registry::Holder::Admin => Ok(()),
+            _ => Err(Error::Forbidden),
+        },
+    }
+}
+
 /// The site whose key the request carries; any other credential is not a site's.
 pub async fn site_credential(b: &crate::Bridge, req: &Request) -> Result<crate::registry::Site, Error> {
     match credential(b, req).await? {

@@ -2,6 +2,7 @@
 //! adapters, crypto, tokens, and the HTTP edge. Domain modules know nothing of Lambda or AWS.
 
 pub mod bridge;
+pub mod component;
 pub mod crypto;
 pub mod directory;
 pub mod domain;

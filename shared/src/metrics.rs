@@ -15,6 +15,12 @@ pub enum Counter {
     Conflict,
     WeChatError,
     PushHandled,
+    /// A component app whose authorization of the platform is gone (its merchant must act).
+    Reauthorization,
+    /// WeChat refused the stored component_verify_ticket (61005/61006).
+    ComponentTicket,
+    /// An authorization event the bridge could not act on (unknown onboarding, bad code).
+    ComponentEventDropped,
 }
 
 impl Counter {
@@ -27,6 +33,9 @@ impl Counter {
             Counter::Conflict => "conflicts",
             Counter::WeChatError => "wechat_errors",
             Counter::PushHandled => "pushes",
+            Counter::Reauthorization => "reauthorizations_needed",
+            Counter::ComponentTicket => "component_ticket_refused",
+            Counter::ComponentEventDropped => "component_events_dropped",
         }
     }
 }

@@ -98,6 +98,17 @@ impl Role {
 }
 
 spelled! {
+    /// How the bridge acts for an app at WeChat.
+    pub enum Auth {
+        /// With the app's own AppSecret (and, for an official account, its push token and key).
+        Secret = "secret",
+        /// Through the platform's third-party platform, which the app's owner authorized: no
+        /// secret of the app is ever held, tokens come from the authorization.
+        Component = "component",
+    }
+}
+
+spelled! {
     /// The evidence a link rests on.
     pub enum Via {
         /// `jscode2session` answered this openid for a wx.login code.

@@ -10,7 +10,7 @@ use std::fmt;
 use crate::error::Error;
 use crate::ids::{AppId, MerchantId, OpenPlatformId, Secret, SiteId};
 
-pub use crate::model::{AppKind, Owner, Role};
+pub use crate::model::{AppKind, Auth, Owner, Role};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(try_from = "RawApp")]
@@ -21,6 +21,8 @@ pub struct App {
     pub role: Role,
     pub owner: Owner,
     pub open_platform: Option<OpenPlatformId>,
+    pub auth: Auth,
+    /// Empty for a component app.
     pub secret: Secret,
     pub token: Option<Secret>,
     pub encoding_aes_key: Option<Secret>,
@@ -42,7 +44,10 @@ struct RawApp {
     owner: Owner,
     #[serde(default)]
     open_platform: Option<OpenPlatformId>,
-    secret: Secret,
+    #[serde(default)]
+    auth: Option<Auth>,
+    #[serde(default)]
+    secret: Option<Secret>,
     #[serde(default)]
     token: Option<Secret>,
     #[serde(default)]
@@ -63,7 +68,8 @@ impl TryFrom<RawApp> for App {
             kind: r.kind,
             owner: r.owner,
             open_platform: r.open_platform,
-            secret: r.secret,
+            auth: r.auth.unwrap_or(Auth::Secret),
+            secret: r.secret.unwrap_or_else(|| Secret::new("")),
             token: r.token,
             encoding_aes_key: r.encoding_aes_key,
             safe_mode: r.safe_mode,
@@ -102,10 +108,18 @@ impl App {
             Owner::Site(_) => return Err(format!("app {id}: a site's accounts are registered as a site, not an app")),
             _ => {}
         }
-        if self.secret.expose().is_empty() {
+        if self.auth == Auth::Component {
+            if !matches!(self.kind, AppKind::MiniProgram | AppKind::OfficialAccount) {
+                return Err(format!("app {id}: only mini programs and official accounts authorize a third-party platform"));
+            }
+            // Holding a secret for an app that authorized the platform would defeat the point.
+            if !self.secret.expose().is_empty() || self.token.is_some() || self.encoding_aes_key.is_some() {
+                return Err(format!("app {id}: a component app has no secret, token or EncodingAESKey"));
+            }
+        } else if self.secret.expose().is_empty() {
             return Err(format!("app {id}: secret is empty"));
         }
-        if self.kind == AppKind::OfficialAccount {
+        if self.kind == AppKind::OfficialAccount && self.auth == Auth::Secret {
             if self.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
                 return Err(format!("app {id}: an official account needs its push token"));
             }
@@ -129,6 +143,7 @@ impl App {
             role: self.role,
             owner: self.owner.clone(),
             open_platform: self.open_platform.clone(),
+            auth: self.auth,
             safe_mode: self.safe_mode,
             primary: self.primary,
             has_token: self.token.is_some(),
@@ -146,6 +161,7 @@ pub struct AppInfo {
     pub role: Role,
     pub owner: Owner,
     pub open_platform: Option<OpenPlatformId>,
+    pub auth: Auth,
     pub safe_mode: bool,
     pub primary: bool,
     pub has_token: bool,
@@ -175,6 +191,7 @@ impl Site {
             role: Role::Site,
             owner: Owner::Site(self.site_id.clone()),
             open_platform: None,
+            auth: Auth::Secret,
             secret: Secret::new(""),
             token: None,
             encoding_aes_key: None,
@@ -280,6 +297,9 @@ struct RegistryFile {
     /// Demo merchant keys (devstack): a real deployment issues them with the admin API.
     #[serde(default)]
     merchant_keys: BTreeMap<MerchantId, Secret>,
+    /// The platform's third-party platform (devstack; in AWS its values live in SSM).
+    #[serde(default)]
+    component: Option<crate::component::ComponentSeed>,
 }
 
 /// The seed document, checked whole: every entry must be valid before any is written.
@@ -291,6 +311,7 @@ pub struct Registry {
     pub platform: Platform,
     /// Every credential the seed names, as (holder, key).
     pub keys: Vec<(Holder, Secret)>,
+    pub component: Option<crate::component::Component>,
 }
 
 impl Registry {
@@ -306,6 +327,11 @@ impl Registry {
                 let e = e.to_string();
                 bad(if e.starts_with("app ") { e } else { format!("app {name}: {e}") })
             })?;
+            // A component app exists at WeChat (the simulator reads it); the bridge registers it
+            // only when its merchant authorizes the platform.
+            if app.auth == Auth::Component {
+                continue;
+            }
             if index.insert(app.appid.clone(), apps.len()).is_some() {
                 return Err(bad(format!("app {name} is listed twice")));
             }
@@ -346,6 +372,7 @@ impl Registry {
             sites,
             platform: Platform { pivot, menu_login_key: f.menu_login_key, return_url_allow: f.return_url_allow },
             keys,
+            component: f.component.map(|c| c.component()).transpose().map_err(|e| bad(e.detail()))?,
         })
     }
 

@@ -64,6 +64,18 @@ pub struct Settings {
     /// `WXBRIDGE_JWKS` or `WXBRIDGE_JWKS_SSM`: the public keys, for a function that verifies
     /// bridge tokens without the signing keys (the translate authorizer).
     pub jwks: Source,
+    /// `WXBRIDGE_COMPONENT_APPID` with `WXBRIDGE_COMPONENT_SECRET`, `WXBRIDGE_COMPONENT_TOKEN`
+    /// and `WXBRIDGE_COMPONENT_AES_KEY` (each a value or `…_SSM`): the platform's third-party
+    /// platform. Without it, component apps are refused.
+    pub component: Option<ComponentSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ComponentSettings {
+    pub appid: String,
+    pub secret: Source,
+    pub token: Source,
+    pub encoding_aes_key: Source,
 }
 
 pub const DEFAULT_PUBLIC_BASE: &str = "http://127.0.0.1:8080";
@@ -140,6 +152,12 @@ impl Settings {
                 public_base: base("PUBLIC_BASE", DEFAULT_PUBLIC_BASE)?,
                 open_base: open_base.clone(),
                 mp_base: base("WECHAT_MP_BASE", DEFAULT_MP_BASE)?,
+                component_appid: match var("WXBRIDGE_COMPONENT_APPID") {
+                    Some(a) => Some(
+                        crate::ids::AppId::parse(&a).map_err(|_| bad("WXBRIDGE_COMPONENT_APPID", "is not an appid"))?,
+                    ),
+                    None => None,
+                },
             },
             wechat: WeChatConfig {
                 api_base: base("WECHAT_API_BASE", DEFAULT_API_BASE)?,
@@ -157,13 +175,21 @@ impl Settings {
             signing_keys: secret("WXBRIDGE_SIGNING_KEYS"),
             link_key: secret("WXBRIDGE_LINK_KEY"),
             jwks: secret("WXBRIDGE_JWKS"),
+            component: var("WXBRIDGE_COMPONENT_APPID").map(|appid| ComponentSettings {
+                appid,
+                secret: secret("WXBRIDGE_COMPONENT_SECRET"),
+                token: secret("WXBRIDGE_COMPONENT_TOKEN"),
+                encoding_aes_key: secret("WXBRIDGE_COMPONENT_AES_KEY"),
+            }),
         })
     }
 
     /// The SSM parameters named, for one batched read at cold start.
     pub fn ssm_names(&self) -> Vec<&str> {
+        let component = self.component.iter().flat_map(|c| [&c.secret, &c.token, &c.encoding_aes_key]);
         [&self.signing_keys, &self.link_key, &self.jwks, &self.seal_key]
             .into_iter()
+            .chain(component)
             .filter_map(|s| match s {
                 Source::Ssm(p) => Some(p.as_str()),
                 _ => None,

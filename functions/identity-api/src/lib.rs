@@ -7,9 +7,8 @@
 
 use std::sync::Arc;
 
-use shared::bridge::AdminAuth;
 use shared::domain::registrar::Put;
-use shared::http::{credential, json, json_body, no_content, IamCaller, Request, Response};
+use shared::http::{json, json_body, no_content, Request, Response};
 use shared::ids::{AppId, MerchantId, OpenId, PersonId, SiteId};
 use shared::registry::{App, Holder, Site};
 use shared::routes::{path_param, Routes};
@@ -34,23 +33,7 @@ pub fn routes() -> Routes {
         .delete("/v1/admin/sites/{site_id}/keys/{key_id}", revoke_key)
 }
 
-/// Operators only: in AWS, a caller API Gateway authorized with IAM (no bearer key on the
-/// public domain); locally, the admin key.
-async fn admin(b: &Bridge, req: &Request) -> Result<(), Error> {
-    match b.admin_auth() {
-        AdminAuth::Iam => match req.extensions().get::<IamCaller>() {
-            Some(c) => {
-                tracing::info!(caller = c.0.as_str(), "operator request");
-                Ok(())
-            }
-            None => Err(Error::Forbidden),
-        },
-        AdminAuth::Key => match credential(b, req).await? {
-            Holder::Admin => Ok(()),
-            _ => Err(Error::Forbidden),
-        },
-    }
-}
+use shared::http::operator as admin;
 
 async fn person(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     admin(&b, &req).await?;

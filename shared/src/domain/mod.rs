@@ -4,6 +4,7 @@
 pub mod access_token;
 pub mod admin;
 pub mod assoc;
+pub mod component;
 pub mod login;
 pub mod push;
 pub mod registrar;
@@ -20,6 +21,8 @@ pub struct Urls {
     pub public_base: String,
     /// Where users' browsers go for web authorization (`WECHAT_OPEN_BASE`).
     pub open_base: String,
-    /// Where QR images are shown (`WECHAT_MP_BASE`).
+    /// Where QR images are shown and merchants authorize the platform (`WECHAT_MP_BASE`).
     pub mp_base: String,
+    /// The platform's third-party platform, named in the authorize URL of the accounts it acts for.
+    pub component_appid: Option<crate::ids::AppId>,
 }

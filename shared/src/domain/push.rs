@@ -14,7 +14,8 @@ use crate::error::Error;
 use crate::ids::{AppId, OpenId, Secret};
 use crate::items::push_seen::{self, Reply};
 use crate::items::{identity, Tx, TxError};
-use crate::model::AppKind;
+use crate::component::Component;
+use crate::model::{AppKind, Auth};
 use crate::registry::App;
 use crate::store::StoreError;
 use crate::wechat::push::{self as wx, PushCrypto, PushMessage};
@@ -63,10 +64,31 @@ pub struct Pushes<'a> {
     pub links: SiteLinks<'a>,
 }
 
-async fn push_app(apps: &dyn Directory, appid: &AppId) -> Result<(Arc<App>, Secret), Error> {
+/// The account, the token its pushes are signed with, and their crypto in safe mode. An
+/// account that authorized the platform is pushed to in safe mode, always, with the platform's
+/// one token and key (receive id: the component appid): WeChat fills `$APPID$` into the
+/// platform's one message URL.
+async fn push_app(
+    apps: &dyn Directory,
+    component: Option<&Component>,
+    appid: &AppId,
+) -> Result<(Arc<App>, Secret, Option<PushCrypto>), Error> {
     let app = apps.app_of_kind(appid, AppKind::OfficialAccount).await?;
-    let token = app.token.clone().ok_or(Error::UnknownApp)?;
-    Ok((app, token))
+    match app.auth {
+        Auth::Component => {
+            let c = component.ok_or(Error::UnknownApp)?;
+            Ok((app, c.token.clone(), Some(c.crypto.clone())))
+        }
+        Auth::Secret => {
+            let token = app.token.clone().ok_or(Error::UnknownApp)?;
+            let crypto = match (app.safe_mode, &app.encoding_aes_key) {
+                (false, _) => None,
+                (true, Some(key)) => Some(PushCrypto::new(key, app.appid.as_str())?),
+                (true, None) => return Err(Error::Internal("safe mode without a key".into())),
+            };
+            Ok((app, token, crypto))
+        }
+    }
 }
 
 fn signed_parts(q: &PushQuery) -> Result<(&str, &str, &str), Error> {
@@ -79,7 +101,7 @@ fn signed_parts(q: &PushQuery) -> Result<(&str, &str, &str), Error> {
 impl Pushes<'_> {
     /// `GET`: WeChat checks the URL when the developer saves it; answer echostr if it is WeChat.
     pub async fn verify_url(&self, appid: &AppId, q: &PushQuery) -> Result<String, Error> {
-        let (_, token) = push_app(self.apps, appid).await?;
+        let (_, token, _) = push_app(self.apps, self.scenes.broker.component, appid).await?;
         let (sig, ts, nonce) = signed_parts(q)?;
         wx::verify_signature(&token, ts, nonce, sig)?;
         q.echostr.clone().ok_or_else(|| Error::InvalidRequest("echostr is required".into()))
@@ -87,7 +109,7 @@ impl Pushes<'_> {
 
     /// `POST`: one push.
     pub async fn handle(&self, appid: &AppId, q: &PushQuery, body: &[u8]) -> Result<PushAnswer, Error> {
-        let (app, token) = push_app(self.apps, appid).await?;
+        let (app, token, crypto) = push_app(self.apps, self.scenes.broker.component, appid).await?;
         let token = &token;
         let app = &*app;
         let menu_key = self.apps.platform().await?.menu_login_key.clone();
@@ -101,12 +123,6 @@ impl Pushes<'_> {
         if (clock.now_secs() - signed_at).abs() > MAX_AGE_SECS {
             return Err(Error::SignatureInvalid);
         }
-        let crypto = if app.safe_mode {
-            let key = app.encoding_aes_key.as_ref().ok_or_else(|| Error::Internal("safe mode without a key".into()))?;
-            Some(PushCrypto::new(key, app.appid.as_str())?)
-        } else {
-            None
-        };
         let msg = match &crypto {
             Some(c) => {
                 let msg_sig = match (q.encrypt_type.as_deref(), &q.msg_signature) {
@@ -142,7 +158,7 @@ impl Pushes<'_> {
         claim.add(push_seen::claim_event(&event, now + SEEN_SECS));
         let reply = match claim.commit(store).await {
             Ok(()) => {
-                if !app.safe_mode && binds(menu_key.as_deref(), &msg) {
+                if crypto.is_none() && binds(menu_key.as_deref(), &msg) {
                     tracing::warn!(
                         appid = %app.appid,
                         "a push that binds came in plain mode, where WeChat's signature does not cover the body: \

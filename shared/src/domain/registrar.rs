@@ -8,7 +8,7 @@ use crate::ids::{AppId, MerchantId};
 use crate::items::registry as reg;
 use crate::items::registry::AppSecrets;
 use crate::items::{Tx, TxError};
-use crate::model::{AppKind, Owner};
+use crate::model::{AppKind, Auth, Owner};
 use crate::ports::Clock;
 use crate::registry::{key_hash, key_id, App, AppInfo, Holder, Merchant, Registry, Site};
 use crate::store::{Check, ItemExt, Store, Write};
@@ -16,7 +16,8 @@ use crate::vault::Vault;
 
 pub struct Registrar<'a> {
     pub store: &'a dyn Store,
-    pub vault: &'a Vault,
+    /// Only where apps with secrets are registered (component apps have none to seal).
+    pub vault: Option<&'a Vault>,
     /// Told to forget what it cached after each change (devstack sees changes at once).
     pub directory: &'a dyn Directory,
     pub clock: &'a dyn Clock,
@@ -52,6 +53,10 @@ fn conflict(e: TxError, what: String) -> Error {
 }
 
 impl Registrar<'_> {
+    fn vault(&self) -> Result<&Vault, Error> {
+        self.vault.ok_or_else(|| Error::Internal("this function cannot seal app secrets (no KMS key)".into()))
+    }
+
     async fn stored_app(&self, appid: &AppId) -> Result<Option<App>, Error> {
         match self.store.get(&reg::app_key(appid)).await? {
             Some(it) => Ok(Some(reg::app_from_item(appid, &it)?.0)),
@@ -67,7 +72,7 @@ impl Registrar<'_> {
     }
 
     /// What storing `app` would change, refused when it cannot work with what is stored.
-    async fn plan(&self, app: &App) -> Result<(Tx, Put), Error> {
+    async fn plan(&self, app: &App, authorized_at: Option<i64>) -> Result<(Tx, Put), Error> {
         app.check().map_err(Error::InvalidRequest)?;
         let existing = self.stored_app(&app.appid).await?;
         if let Some(old) = &existing {
@@ -123,19 +128,35 @@ impl Registrar<'_> {
                 tx.add(Write::Put { item: reg::merchant_item(&next), cond: vec![] });
             }
         }
-        let sealed = self.vault.seal(AppSecrets::of(app).to_json().as_bytes(), &reg::sealed_aad(&app.appid)).await?;
+        let sealed = match app.auth {
+            Auth::Secret => Some(self.vault()?.seal(AppSecrets::of(app).to_json().as_bytes(), &reg::sealed_aad(&app.appid)).await?),
+            Auth::Component => None,
+        };
         let cond = match &existing {
             Some(old) => vec![Check::Eq(reg::OWNER.into(), crate::store::s(old.owner.to_string()))],
             None => vec![Check::NotExists],
         };
-        tx.add(Write::Put { item: reg::app_item(app, &sealed), cond });
+        tx.add(Write::Put { item: reg::app_item(app, sealed.as_deref(), authorized_at), cond });
         tx.add(Write::Put { item: reg::index_item(app), cond: vec![] });
         Ok((tx, if existing.is_some() { Put::Replaced } else { Put::Created }))
     }
 
     /// `PUT /v1/admin/apps/{appid}`.
     pub async fn put_app(&self, app: &App) -> Result<Put, Error> {
-        let (tx, put) = self.plan(app).await?;
+        let (tx, put) = self.plan(app, None).await?;
+        tx.commit(self.store)
+            .await
+            .map_err(|e| conflict(e, format!("app {} was changed at the same time; retry", app.appid)))?;
+        self.directory.forget();
+        Ok(put)
+    }
+
+    /// A component app its merchant authorized (WeChat's CreateTime `at_secs`), with the
+    /// tokens the authorization gave, in one transaction: the app never serves without its
+    /// refresh token.
+    pub async fn authorize(&self, app: &App, at_secs: i64, tokens: Write) -> Result<Put, Error> {
+        let (mut tx, put) = self.plan(app, Some(at_secs)).await?;
+        tx.add(tokens);
         tx.commit(self.store)
             .await
             .map_err(|e| conflict(e, format!("app {} was changed at the same time; retry", app.appid)))?;
@@ -147,7 +168,8 @@ impl Registrar<'_> {
     pub async fn app_info(&self, appid: &AppId) -> Result<AppInfo, Error> {
         let it = self.store.get(&reg::app_key(appid)).await?.ok_or(Error::UnknownApp)?;
         let (app, sealed) = reg::app_from_item(appid, &it)?;
-        let secrets = AppSecrets::from_json(&self.vault.open(&sealed, &reg::sealed_aad(appid)).await?)?;
+        let Some(sealed) = sealed else { return Ok(app.public()) };
+        let secrets = AppSecrets::from_json(&self.vault()?.open(&sealed, &reg::sealed_aad(appid)).await?)?;
         Ok(reg::with_secrets(app, secrets).public())
     }
 

@@ -278,7 +278,8 @@ impl Scenes<'_> {
         if sc.expired(self.assoc.clock.now_secs()) {
             return Err(Error::LinkExpired);
         }
-        begin(self.assoc, self.urls, &Purpose::Scene { scene: id.to_owned() }, &sc.appid, Scope::Base).await
+        let oa = self.apps.app_of_kind(&sc.appid, AppKind::OfficialAccount).await?;
+        begin(self.assoc, self.urls, &Purpose::Scene { scene: id.to_owned() }, &oa, Scope::Base).await
     }
 }
 

@@ -134,7 +134,7 @@ impl SiteLinks<'_> {
             nonce: p.nonce.clone(),
             timestamp: ts,
         };
-        begin(self.assoc, self.urls, &purpose, &oa.appid, Scope::Base).await
+        begin(self.assoc, self.urls, &purpose, &oa, Scope::Base).await
     }
 
     /// `POST /v1/site/bind`: the site redeems its code with the user it logged in.

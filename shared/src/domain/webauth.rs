@@ -23,7 +23,8 @@ use crate::ids::{AppId, Code, OpenId, UnionId};
 use crate::items::state::{self, Outcome, Page, Purpose, State};
 use crate::items::ticket::{self, Seen, Ticket};
 use crate::items::{confirm, refs, Tx};
-use crate::model::{AppKind, Scope};
+use crate::model::{AppKind, Auth, Scope};
+use crate::registry::App;
 use crate::store::StoreError;
 use crate::tokens::Verified;
 use crate::wechat::WeChat;
@@ -155,11 +156,14 @@ fn with_query(return_url: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 impl Urls {
-    pub fn authorize(&self, appid: &AppId, scope: Scope, state: &str) -> String {
+    /// `via`: the third-party platform that acts for the official account, when it does; the
+    /// callback is then on the platform's 公众号开发域名, the same public origin.
+    pub fn authorize(&self, appid: &AppId, scope: Scope, state: &str, via: Option<&AppId>) -> String {
         let redirect = format!("{}/v1/auth/callback", self.public_base);
         let redirect: String = form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
+        let component = via.map(|c| format!("&component_appid={c}")).unwrap_or_default();
         format!(
-            "{}/connect/oauth2/authorize?appid={appid}&redirect_uri={redirect}&response_type=code&scope={}&state={state}#wechat_redirect",
+            "{}/connect/oauth2/authorize?appid={appid}&redirect_uri={redirect}&response_type=code&scope={}&state={state}{component}#wechat_redirect",
             self.open_base,
             scope.as_str()
         )
@@ -195,13 +199,21 @@ pub(crate) async fn hop(
     urls: &Urls,
     purpose: &Purpose,
     binding: &str,
-    appid: &AppId,
+    app: &App,
     scope: Scope,
 ) -> Result<String, Error> {
+    let via = match app.auth {
+        Auth::Secret => None,
+        Auth::Component => Some(
+            urls.component_appid
+                .as_ref()
+                .ok_or_else(|| Error::Internal("a component app, but no third-party platform configured".into()))?,
+        ),
+    };
     let id = assoc.ids.token();
     let ttl = assoc.clock.now_secs() + STATE_TTL_SECS;
     assoc.store.write(state::issue(&id, purpose, binding, ttl)).await?;
-    Ok(urls.authorize(appid, scope, &id))
+    Ok(urls.authorize(&app.appid, scope, &id, via))
 }
 
 /// Begins an authorization in a new browser: a fresh cookie, and the first state bound to it.
@@ -209,11 +221,11 @@ pub(crate) async fn begin(
     assoc: Assoc<'_>,
     urls: &Urls,
     purpose: &Purpose,
-    appid: &AppId,
+    app: &App,
     scope: Scope,
 ) -> Result<Started, Error> {
     let cookie = assoc.ids.token();
-    let location = hop(assoc, urls, purpose, &digest(&cookie), appid, scope).await?;
+    let location = hop(assoc, urls, purpose, &digest(&cookie), app, scope).await?;
     Ok(Started { location, cookie })
 }
 
@@ -300,7 +312,8 @@ impl WebAuth<'_> {
             Err(e) => return Err(e.into()),
         }
         let first = Purpose::Hop { ticket: id.to_owned(), index: 0 };
-        let location = hop(self.assoc, self.urls, &first, &binding, &t.targets[0], t.scope).await?;
+        let oa = self.apps.app_of_kind(&t.targets[0], AppKind::OfficialAccount).await?;
+        let location = hop(self.assoc, self.urls, &first, &binding, &oa, t.scope).await?;
         Ok(Started { location, cookie })
     }
 
@@ -408,9 +421,8 @@ impl WebAuth<'_> {
         let next = index + 1;
         if next < t.targets.len() {
             let purpose = Purpose::Hop { ticket: id.to_owned(), index: next };
-            return hop(self.assoc, self.urls, &purpose, binding, &t.targets[next], t.scope)
-                .await
-                .map(Finish::Redirect);
+            let oa = self.apps.app_of_kind(&t.targets[next], AppKind::OfficialAccount).await?;
+            return hop(self.assoc, self.urls, &purpose, binding, &oa, t.scope).await.map(Finish::Redirect);
         }
         let confirm_code = self.assoc.ids.token();
         let ttl = self.assoc.clock.now_secs() + CONFIRM_TTL_SECS;
@@ -539,7 +551,7 @@ mod tests {
 
     #[test]
     fn the_cookie_is_host_only_and_secure_on_https() {
-        let urls = |b: &str| Urls { public_base: b.into(), open_base: b.into(), mp_base: b.into() };
+        let urls = |b: &str| Urls { public_base: b.into(), open_base: b.into(), mp_base: b.into(), component_appid: None };
         let https = set_cookie(&urls("https://id.example.com"), "v");
         assert!(https.starts_with("__Host-wxb_v=v; Path=/;") && https.ends_with("; Secure"), "{https}");
         assert!(https.contains("HttpOnly") && https.contains("SameSite=Lax") && !https.contains("Domain"));

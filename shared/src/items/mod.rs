@@ -5,6 +5,7 @@
 //! A transaction is built with [`Tx`]: every write added gets a handle, and a refused
 //! condition names that handle — reordering a transaction cannot change what a failure means.
 
+pub mod component;
 pub mod confirm;
 pub mod conflict;
 pub mod identity;

@@ -14,7 +14,7 @@
 use crate::error::Error;
 use crate::ids::{AppId, MerchantId, OpenPlatformId, Secret, SiteId};
 use crate::items::{optional, required};
-use crate::model::{AppKind, Owner, Role};
+use crate::model::{AppKind, Auth, Owner, Role};
 use crate::registry::{App, Holder, Merchant, Platform, Site};
 use crate::store::{item, s, Attr, Check, Item, ItemExt, Key, Write};
 
@@ -26,6 +26,10 @@ pub const OWNER: &str = "owner";
 pub const OPEN_PLATFORM: &str = "open_platform";
 pub const SAFE_MODE: &str = "safe_mode";
 pub const PRIMARY: &str = "primary";
+pub const AUTH: &str = "auth";
+/// A component app: when (WeChat's CreateTime, seconds) its merchant last authorized it, so an
+/// older `unauthorized` event replayed later cannot stop it.
+pub const AUTHORIZED_AT: &str = "authorized_at";
 /// The app's secret, push token and EncodingAESKey, sealed together as one JSON object.
 pub const SEALED: &str = "sealed";
 
@@ -119,8 +123,9 @@ impl AppSecrets {
     }
 }
 
-/// The app item; `sealed` is [`AppSecrets`] as sealed by the vault.
-pub fn app_item(app: &App, sealed: &str) -> Item {
+/// The app item; `sealed` is [`AppSecrets`] as sealed by the vault (none for a component app,
+/// which has no secrets).
+pub fn app_item(app: &App, sealed: Option<&str>, authorized_at: Option<i64>) -> Item {
     let mut it = item(
         &app_key(&app.appid),
         [
@@ -130,9 +135,15 @@ pub fn app_item(app: &App, sealed: &str) -> Item {
             (OWNER, s(app.owner.to_string())),
             (SAFE_MODE, Attr::N(app.safe_mode as i64)),
             (PRIMARY, Attr::N(app.primary as i64)),
-            (SEALED, s(sealed)),
+            (AUTH, s(app.auth.as_str())),
         ],
     );
+    if let Some(sealed) = sealed {
+        it.insert(SEALED.into(), s(sealed));
+    }
+    if let Some(at) = authorized_at {
+        it.insert(AUTHORIZED_AT.into(), Attr::N(at));
+    }
     if let Some(op) = &app.open_platform {
         it.insert(OPEN_PLATFORM.into(), s(op.as_str()));
     }
@@ -143,8 +154,10 @@ pub fn index_item(app: &App) -> Item {
     item(&index_key(&app.appid), [(OWNER, s(app.owner.to_string())), (KIND, s(app.kind.as_str()))])
 }
 
-/// An app from its item, secrets still sealed (the text, and the AAD to open it with).
-pub fn app_from_item(appid: &AppId, it: &Item) -> Result<(App, String), Error> {
+/// An app from its item, secrets still sealed (a component app has none).
+pub fn app_from_item(appid: &AppId, it: &Item) -> Result<(App, Option<String>), Error> {
+    // Apps stored before component mode have no `auth`: they hold secrets.
+    let auth = optional(it, AUTH, Auth::parse)?.unwrap_or(Auth::Secret);
     let app = App {
         appid: appid.clone(),
         name: it.s(NAME).unwrap_or_default().to_owned(),
@@ -152,13 +165,18 @@ pub fn app_from_item(appid: &AppId, it: &Item) -> Result<(App, String), Error> {
         role: required(it, ROLE, Role::parse)?,
         owner: required(it, OWNER, Owner::parse)?,
         open_platform: optional(it, OPEN_PLATFORM, OpenPlatformId::parse)?,
+        auth,
         secret: Secret::new(""),
         token: None,
         encoding_aes_key: None,
         safe_mode: it.n(SAFE_MODE) == Some(1),
         primary: it.n(PRIMARY) == Some(1),
     };
-    Ok((app, required(it, SEALED, |v| Ok(v.to_owned()))?))
+    let sealed = match auth {
+        Auth::Secret => Some(required(it, SEALED, |v| Ok(v.to_owned()))?),
+        Auth::Component => None,
+    };
+    Ok((app, sealed))
 }
 
 pub fn with_secrets(app: App, secrets: AppSecrets) -> App {

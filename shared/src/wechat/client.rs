@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-use super::{map_errcode, QrCode, Session, WeChat, WebGrant};
+use super::{map_errcode, AuthorizerGrant, AuthorizerInfo, QrCode, Session, WeChat, WebGrant};
+use crate::component::Component;
 use crate::error::Error;
-use crate::ids::{Code, OpenId, Secret, UnionId};
+use crate::ids::{AppId, Code, OpenId, Secret, UnionId};
 use crate::registry::App;
 
 #[derive(Clone, Debug)]
@@ -79,6 +80,81 @@ struct QrBody {
     expire_seconds: i64,
     #[serde(default)]
     url: String,
+}
+
+#[derive(Deserialize)]
+struct ComponentTokenBody {
+    #[serde(default)]
+    errcode: i64,
+    component_access_token: Option<String>,
+    #[serde(default)]
+    expires_in: i64,
+}
+
+#[derive(Deserialize)]
+struct PreAuthCodeBody {
+    #[serde(default)]
+    errcode: i64,
+    pre_auth_code: Option<String>,
+    #[serde(default)]
+    expires_in: i64,
+}
+
+#[derive(Deserialize)]
+struct AuthorizationBody {
+    authorizer_appid: Option<String>,
+    authorizer_access_token: Option<String>,
+    #[serde(default)]
+    expires_in: i64,
+    authorizer_refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct QueryAuthBody {
+    #[serde(default)]
+    errcode: i64,
+    authorization_info: Option<AuthorizationBody>,
+}
+
+#[derive(Deserialize)]
+struct AuthorizerTokenBody {
+    #[serde(default)]
+    errcode: i64,
+    authorizer_access_token: Option<String>,
+    #[serde(default)]
+    expires_in: i64,
+    authorizer_refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuthorizerDetails {
+    #[serde(default)]
+    nick_name: String,
+    #[serde(rename = "MiniProgramInfo")]
+    mini_program_info: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct AuthorizerInfoBody {
+    #[serde(default)]
+    errcode: i64,
+    authorizer_info: Option<AuthorizerDetails>,
+    authorization_info: Option<AuthorizationBody>,
+}
+
+#[derive(Deserialize)]
+struct OpenGetBody {
+    #[serde(default)]
+    errcode: i64,
+    open_appid: Option<String>,
+}
+
+fn lacks(what: &str) -> Error {
+    Error::Internal(format!("WeChat's answer lacks {what}"))
+}
+
+fn appid_of(v: Option<&str>) -> Result<AppId, Error> {
+    AppId::parse(v.ok_or_else(|| lacks("authorizer_appid"))?).map_err(|_| lacks("a well-formed authorizer_appid"))
 }
 
 enum Attempt<T> {
@@ -185,6 +261,24 @@ impl WeChatClient {
     }
 }
 
+fn session_of(body: CodeSessionBody) -> Result<Session, Error> {
+    let bad = || Error::Internal("jscode2session answer lacks openid or session_key".into());
+    let openid = OpenId::parse(body.openid.as_deref().ok_or_else(bad)?).map_err(|_| bad())?;
+    let session_key = Secret::new(body.session_key.ok_or_else(bad)?);
+    let unionid = optional_unionid(body.unionid.as_deref())?;
+    Ok(Session { openid, session_key, unionid })
+}
+
+fn web_grant_of(body: WebGrantBody) -> Result<WebGrant, Error> {
+    let bad = || Error::Internal("oauth2/access_token answer lacks openid or access_token".into());
+    Ok(WebGrant {
+        openid: OpenId::parse(body.openid.as_deref().ok_or_else(bad)?).map_err(|_| bad())?,
+        unionid: optional_unionid(body.unionid.as_deref())?,
+        access_token: Secret::new(body.access_token.ok_or_else(bad)?),
+        snapshot_user: body.is_snapshotuser == 1,
+    })
+}
+
 #[async_trait]
 impl WeChat for WeChatClient {
     async fn code2session(&self, app: &App, code: &Code) -> Result<Session, Error> {
@@ -201,11 +295,7 @@ impl WeChat for WeChatClient {
                 |b: &CodeSessionBody| b.errcode,
             )
             .await?;
-        let bad = || Error::Internal("jscode2session answer lacks openid or session_key".into());
-        let openid = OpenId::parse(body.openid.as_deref().ok_or_else(bad)?).map_err(|_| bad())?;
-        let session_key = Secret::new(body.session_key.ok_or_else(bad)?);
-        let unionid = optional_unionid(body.unionid.as_deref())?;
-        Ok(Session { openid, session_key, unionid })
+        session_of(body)
     }
 
     async fn web_grant(&self, app: &App, code: &Code) -> Result<WebGrant, Error> {
@@ -222,13 +312,7 @@ impl WeChat for WeChatClient {
                 |b: &WebGrantBody| b.errcode,
             )
             .await?;
-        let bad = || Error::Internal("oauth2/access_token answer lacks openid or access_token".into());
-        Ok(WebGrant {
-            openid: OpenId::parse(body.openid.as_deref().ok_or_else(bad)?).map_err(|_| bad())?,
-            unionid: optional_unionid(body.unionid.as_deref())?,
-            access_token: Secret::new(body.access_token.ok_or_else(bad)?),
-            snapshot_user: body.is_snapshotuser == 1,
-        })
+        web_grant_of(body)
     }
 
     async fn web_unionid(&self, grant: &WebGrant) -> Result<Option<UnionId>, Error> {
@@ -269,5 +353,161 @@ impl WeChat for WeChatClient {
             .await?;
         let ticket = q.ticket.ok_or_else(|| Error::Internal("qrcode/create answer lacks ticket".into()))?;
         Ok(QrCode { ticket, expire_seconds: q.expire_seconds, url: q.url })
+    }
+
+    async fn component_token(&self, c: &Component, ticket: &Secret) -> Result<(Secret, i64), Error> {
+        let body = serde_json::json!({
+            "component_appid": c.appid.as_str(),
+            "component_appsecret": c.secret.expose(),
+            "component_verify_ticket": ticket.expose(),
+        });
+        let t: ComponentTokenBody = self
+            .call("/cgi-bin/component/api_component_token", &[], Some(&body), |b: &ComponentTokenBody| b.errcode)
+            .await?;
+        Ok((Secret::new(t.component_access_token.ok_or_else(|| lacks("component_access_token"))?), t.expires_in))
+    }
+
+    async fn pre_auth_code(&self, c: &Component, token: &Secret) -> Result<(Secret, i64), Error> {
+        let body = serde_json::json!({"component_appid": c.appid.as_str()});
+        let p: PreAuthCodeBody = self
+            .call(
+                "/cgi-bin/component/api_create_preauthcode",
+                &[("component_access_token", token.expose())],
+                Some(&body),
+                |b: &PreAuthCodeBody| b.errcode,
+            )
+            .await?;
+        Ok((Secret::new(p.pre_auth_code.ok_or_else(|| lacks("pre_auth_code"))?), p.expires_in))
+    }
+
+    async fn query_auth(&self, c: &Component, token: &Secret, auth_code: &Secret) -> Result<AuthorizerGrant, Error> {
+        let body = serde_json::json!({"component_appid": c.appid.as_str(), "authorization_code": auth_code.expose()});
+        let q: QueryAuthBody = self
+            .call(
+                "/cgi-bin/component/api_query_auth",
+                &[("component_access_token", token.expose())],
+                Some(&body),
+                |b: &QueryAuthBody| b.errcode,
+            )
+            .await?;
+        let a = q.authorization_info.ok_or_else(|| lacks("authorization_info"))?;
+        Ok(AuthorizerGrant {
+            appid: appid_of(a.authorizer_appid.as_deref())?,
+            access_token: Secret::new(a.authorizer_access_token.ok_or_else(|| lacks("authorizer_access_token"))?),
+            expires_in: a.expires_in,
+            refresh_token: Secret::new(a.authorizer_refresh_token.ok_or_else(|| lacks("authorizer_refresh_token"))?),
+        })
+    }
+
+    async fn authorizer_token(
+        &self,
+        c: &Component,
+        token: &Secret,
+        appid: &AppId,
+        refresh: &Secret,
+    ) -> Result<AuthorizerGrant, Error> {
+        let body = serde_json::json!({
+            "component_appid": c.appid.as_str(),
+            "authorizer_appid": appid.as_str(),
+            "authorizer_refresh_token": refresh.expose(),
+        });
+        let t: AuthorizerTokenBody = self
+            .call(
+                "/cgi-bin/component/api_authorizer_token",
+                &[("component_access_token", token.expose())],
+                Some(&body),
+                |b: &AuthorizerTokenBody| b.errcode,
+            )
+            .await?;
+        Ok(AuthorizerGrant {
+            appid: appid.clone(),
+            access_token: Secret::new(t.authorizer_access_token.ok_or_else(|| lacks("authorizer_access_token"))?),
+            expires_in: t.expires_in,
+            // Some answers leave the refresh token out when it did not change.
+            refresh_token: t.authorizer_refresh_token.map(Secret::new).unwrap_or_else(|| refresh.clone()),
+        })
+    }
+
+    async fn authorizer_info(&self, c: &Component, token: &Secret, appid: &AppId) -> Result<AuthorizerInfo, Error> {
+        let body = serde_json::json!({"component_appid": c.appid.as_str(), "authorizer_appid": appid.as_str()});
+        let i: AuthorizerInfoBody = self
+            .call(
+                "/cgi-bin/component/api_get_authorizer_info",
+                &[("component_access_token", token.expose())],
+                Some(&body),
+                |b: &AuthorizerInfoBody| b.errcode,
+            )
+            .await?;
+        let details = i.authorizer_info.ok_or_else(|| lacks("authorizer_info"))?;
+        let a = i.authorization_info.ok_or_else(|| lacks("authorization_info"))?;
+        Ok(AuthorizerInfo {
+            appid: appid_of(a.authorizer_appid.as_deref())?,
+            name: details.nick_name,
+            mini_program: details.mini_program_info.is_some(),
+            refresh_token: Secret::new(a.authorizer_refresh_token.ok_or_else(|| lacks("authorizer_refresh_token"))?),
+        })
+    }
+
+    async fn open_platform_of(&self, access_token: &Secret, appid: &AppId) -> Result<Option<String>, Error> {
+        let body = serde_json::json!({"appid": appid.as_str()});
+        let answer = self
+            .call("/cgi-bin/open/get", &[("access_token", access_token.expose())], Some(&body), |b: &OpenGetBody| {
+                b.errcode
+            })
+            .await;
+        match answer {
+            Ok(b) => Ok(b.open_appid.filter(|o| !o.is_empty())),
+            // "open not exists": the app is bound to no open-platform account.
+            Err(Error::WeChatError(89002)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn component_code2session(
+        &self,
+        app: &App,
+        code: &Code,
+        c: &Component,
+        token: &Secret,
+    ) -> Result<Session, Error> {
+        let body: CodeSessionBody = self
+            .call(
+                "/sns/component/jscode2session",
+                &[
+                    ("appid", app.appid.as_str()),
+                    ("js_code", code.as_str()),
+                    ("grant_type", "authorization_code"),
+                    ("component_appid", c.appid.as_str()),
+                    ("component_access_token", token.expose()),
+                ],
+                None,
+                |b: &CodeSessionBody| b.errcode,
+            )
+            .await?;
+        session_of(body)
+    }
+
+    async fn component_web_grant(
+        &self,
+        app: &App,
+        code: &Code,
+        c: &Component,
+        token: &Secret,
+    ) -> Result<WebGrant, Error> {
+        let body: WebGrantBody = self
+            .call(
+                "/sns/oauth2/component/access_token",
+                &[
+                    ("appid", app.appid.as_str()),
+                    ("code", code.as_str()),
+                    ("grant_type", "authorization_code"),
+                    ("component_appid", c.appid.as_str()),
+                    ("component_access_token", token.expose()),
+                ],
+                None,
+                |b: &WebGrantBody| b.errcode,
+            )
+            .await?;
+        web_grant_of(body)
     }
 }

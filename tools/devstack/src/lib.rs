@@ -36,6 +36,9 @@ pub struct Options {
     pub stash_ttl_secs: i64,
     /// The key that signs login links; a random one when `None`.
     pub link_key: Option<String>,
+    /// The simulator pushes a component_verify_ticket at start and every 10 simulated minutes,
+    /// as WeChat does (tests of a missing ticket turn it off).
+    pub ticket_timer: bool,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
             wechat_timeout: Duration::from_millis(2500),
             stash_ttl_secs: 600,
             link_key: None,
+            ticket_timer: true,
         }
     }
 }
@@ -76,6 +80,7 @@ pub fn functions() -> Vec<Routes> {
         qr_scene::routes(),
         wechat_push::routes(),
         site_bind::routes(),
+        component::routes(),
     ]
 }
 
@@ -139,6 +144,8 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         backoff: Duration::from_millis(50),
     })
     .map_err(|e| e.to_string())?;
+    let seed = Registry::from_json(&registry_json).map_err(|e| e.to_string())?;
+    let seed_component = seed.component.clone();
     let clock_sim = sim.clone();
     let bridge = Bridge::builder()
         .store(store_counts.clone())
@@ -150,8 +157,14 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         // Local with -dbPath) still opens, and pairwise ids stay the same across restarts.
         .vault(Some(Vault::new(Arc::new(LocalKey::new("local", LOCAL_DEV_KEY)))))
         .seal_key(Some(shared::ids::Secret::new(hex::encode(LOCAL_DEV_KEY))))
-        .urls(Urls { public_base: base.clone(), open_base: base.clone(), mp_base: base.clone() })
+        .urls(Urls {
+            public_base: base.clone(),
+            open_base: base.clone(),
+            mp_base: base.clone(),
+            component_appid: seed_component.as_ref().map(|c| c.appid.clone()),
+        })
         .stash_ttl_secs(opts.stash_ttl_secs)
+        .component(seed_component.clone())
         .link_key(Some(shared::ids::Secret::new(
             opts.link_key.clone().unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>())),
         )))
@@ -159,7 +172,6 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
         .map_err(|e| e.to_string())?;
     // The registry lives in the store, as in AWS: the seed is imported at start, and the admin
     // API changes it while devstack runs (seen at once: a change clears this process's cache).
-    let seed = Registry::from_json(&registry_json).map_err(|e| e.to_string())?;
     bridge.registrar().map_err(|e| e.to_string())?.import(&seed).await.map_err(|e| e.to_string())?;
     store_counts.take();
     let bridge = Arc::new(bridge);
@@ -178,6 +190,9 @@ pub async fn start(opts: Options) -> Result<Devstack, String> {
             tracing::error!(error = %e, "devstack server stopped");
         }
     });
+    if opts.ticket_timer && seed_component.is_some() {
+        sim.spawn_ticket_timer();
+    }
     Ok(Devstack { addr, base, bridge, sim, store_counts, server, seed: registry_json })
 }
 

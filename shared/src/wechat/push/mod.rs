@@ -12,7 +12,7 @@ mod xml;
 pub use crypt::PushCrypto;
 pub use reply::text_reply;
 pub use signature::{sha1_sorted, verify_msg_signature, verify_signature};
-pub use xml::{parse, PushMessage};
+pub use xml::{parse, parse_event, PushMessage};
 
 /// The largest push body we read. WeChat's XML pushes are a few hundred bytes; safe mode's
 /// compatibility flavour is about three times that.

@@ -28,6 +28,13 @@ pub struct PushMessage {
     pub content: Option<String>,
     /// Safe mode: the encrypted inner message.
     pub encrypt: Option<String>,
+    /// A third-party platform's authorization events (WECHAT_CONTRACT.md §11).
+    pub app_id: Option<String>,
+    pub info_type: Option<String>,
+    pub component_verify_ticket: Option<String>,
+    pub authorizer_appid: Option<String>,
+    pub authorization_code: Option<String>,
+    pub pre_auth_code: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,6 +49,12 @@ enum Field {
     MsgId,
     Content,
     Encrypt,
+    AppId,
+    InfoType,
+    ComponentVerifyTicket,
+    AuthorizerAppid,
+    AuthorizationCode,
+    PreAuthCode,
 }
 
 impl Field {
@@ -57,6 +70,12 @@ impl Field {
             b"MsgId" => Field::MsgId,
             b"Content" => Field::Content,
             b"Encrypt" => Field::Encrypt,
+            b"AppId" => Field::AppId,
+            b"InfoType" => Field::InfoType,
+            b"ComponentVerifyTicket" => Field::ComponentVerifyTicket,
+            b"AuthorizerAppid" => Field::AuthorizerAppid,
+            b"AuthorizationCode" => Field::AuthorizationCode,
+            b"PreAuthCode" => Field::PreAuthCode,
             _ => return None,
         })
     }
@@ -93,6 +112,12 @@ struct Fields {
     msg_id: Option<String>,
     content: Option<String>,
     encrypt: Option<String>,
+    app_id: Option<String>,
+    info_type: Option<String>,
+    component_verify_ticket: Option<String>,
+    authorizer_appid: Option<String>,
+    authorization_code: Option<String>,
+    pre_auth_code: Option<String>,
 }
 
 impl Fields {
@@ -108,6 +133,12 @@ impl Fields {
             Field::MsgId => &mut self.msg_id,
             Field::Content => &mut self.content,
             Field::Encrypt => &mut self.encrypt,
+            Field::AppId => &mut self.app_id,
+            Field::InfoType => &mut self.info_type,
+            Field::ComponentVerifyTicket => &mut self.component_verify_ticket,
+            Field::AuthorizerAppid => &mut self.authorizer_appid,
+            Field::AuthorizationCode => &mut self.authorization_code,
+            Field::PreAuthCode => &mut self.pre_auth_code,
         }
     }
 }
@@ -211,6 +242,25 @@ fn bad(why: &str) -> Error {
 /// (`InvalidRequest`). A plaintext push (no `Encrypt`) must carry ToUserName, FromUserName,
 /// CreateTime and MsgType; a safe-mode envelope needs only `Encrypt`.
 pub fn parse(body: &[u8]) -> Result<PushMessage, Error> {
+    let m = read(body)?;
+    if m.encrypt.is_none() && (m.to_user.is_empty() || m.from_user.is_empty() || m.msg_type.is_empty() || m.create_time == 0)
+    {
+        return Err(bad("ToUserName, FromUserName, CreateTime and MsgType are required"));
+    }
+    Ok(m)
+}
+
+/// Parses a third-party platform's decrypted authorization event, read as [`parse`] reads a
+/// push: it must carry AppId, CreateTime and InfoType.
+pub fn parse_event(body: &[u8]) -> Result<PushMessage, Error> {
+    let m = read(body)?;
+    if m.app_id.is_none() || m.info_type.is_none() || m.create_time == 0 {
+        return Err(bad("AppId, CreateTime and InfoType are required"));
+    }
+    Ok(m)
+}
+
+fn read(body: &[u8]) -> Result<PushMessage, Error> {
     if body.len() > MAX_PUSH_BODY {
         return Err(Error::PayloadTooLarge(MAX_PUSH_BODY));
     }
@@ -267,14 +317,6 @@ pub fn parse(body: &[u8]) -> Result<PushMessage, Error> {
         Some(s) => Some(s.trim().parse::<i64>().map_err(|_| bad("CreateTime is not an integer"))?),
         None => None,
     };
-    if fields.encrypt.is_none()
-        && (fields.to_user.is_none()
-            || fields.from_user.is_none()
-            || fields.msg_type.is_none()
-            || create_time.is_none())
-    {
-        return Err(bad("ToUserName, FromUserName, CreateTime and MsgType are required"));
-    }
     Ok(PushMessage {
         to_user: fields.to_user.unwrap_or_default(),
         from_user: fields.from_user.unwrap_or_default(),
@@ -286,6 +328,12 @@ pub fn parse(body: &[u8]) -> Result<PushMessage, Error> {
         msg_id: fields.msg_id,
         content: fields.content,
         encrypt: fields.encrypt,
+        app_id: fields.app_id,
+        info_type: fields.info_type,
+        component_verify_ticket: fields.component_verify_ticket,
+        authorizer_appid: fields.authorizer_appid,
+        authorization_code: fields.authorization_code,
+        pre_auth_code: fields.pre_auth_code,
     })
 }
 

@@ -1,0 +1,79 @@
+//! The third-party platform (API.md v1.2): `POST /v1/component/events` (WeChat's
+//! authorization-event URL), `GET /v1/component/onboard?merchant=` (to WeChat's authorization
+//! page) and `GET /v1/component/authorized` (back from it: what was registered).
+
+use std::sync::Arc;
+
+use shared::domain::push::PushQuery;
+use shared::http::{html, operator, param, query, redirect, text, Request, Response};
+use shared::ids::{MerchantId, Secret};
+use shared::registry::AppInfo;
+use shared::routes::Routes;
+use shared::{Bridge, Error};
+
+pub fn routes() -> Routes {
+    Routes::new("component")
+        .post("/v1/component/events", events)
+        .get("/v1/component/onboard", onboard)
+        .get("/v1/component/authorized", authorized)
+}
+
+async fn events(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let mut q = query(&req);
+    let q = PushQuery {
+        signature: q.remove("signature"),
+        timestamp: q.remove("timestamp"),
+        nonce: q.remove("nonce"),
+        echostr: None,
+        encrypt_type: q.remove("encrypt_type"),
+        msg_signature: q.remove("msg_signature"),
+    };
+    b.components()?.event(&q, req.body()).await?;
+    Ok(text(200, "text/plain; charset=utf-8", "success".into()))
+}
+
+/// An operator (admin credential), or the merchant with the one-time link an operator made.
+async fn onboard(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let q = query(&req);
+    let merchant = MerchantId::parse(param(&q, "merchant")?)?;
+    let c = b.components()?;
+    match q.get("link") {
+        Some(link) => c.redeem_link(&merchant, link).await?,
+        None => operator(&b, &req).await?,
+    }
+    Ok(redirect(&c.onboard(&merchant).await?))
+}
+
+async fn authorized(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let q = query(&req);
+    let merchant = MerchantId::parse(param(&q, "merchant")?)?;
+    let onboarding = param(&q, "onboarding")?;
+    let code = Secret::new(param(&q, "auth_code")?);
+    let apps = b.components()?.authorized(&merchant, onboarding, &code).await?;
+    Ok(html(200, page(&merchant, &apps)))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(merchant: &MerchantId, apps: &[AppInfo]) -> String {
+    let rows: String = apps
+        .iter()
+        .map(|a| {
+            format!(
+                "<li data-app=\"{}\"><code>{}</code> {} ({})</li>",
+                escape(a.appid.as_str()),
+                escape(a.appid.as_str()),
+                escape(&a.name),
+                a.kind
+            )
+        })
+        .collect();
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Authorized</title></head><body><main>\
+         <h1 data-result=\"authorized\">授权成功 · Authorized</h1><p>Merchant <code>{}</code>: the platform now acts for \
+         these apps. No secret of them is held.</p><ul>{rows}</ul></main></body></html>",
+        escape(merchant.as_str())
+    )
+}
