@@ -432,7 +432,7 @@ impl Ports {
     }
 
     pub fn broker(&self) -> Broker<'_> {
-        Broker { store: &*self.store, wechat: &*self.wechat, clock: &*self.clock, ids: &*self.ids }
+        Broker { store: &*self.store, wechat: &*self.wechat, clock: &*self.clock, ids: &*self.ids, component: None }
     }
 
     /// A bridge over these ports; the rest (registry, keys, URLs) is the caller's to give.
@@ -455,6 +455,7 @@ pub fn app(appid: &str, kind: AppKind, owner: Owner, open_platform: Option<&str>
         role: Role::default_for(kind, &owner),
         owner,
         open_platform: open_platform.map(|op| OpenPlatformId::parse(op).expect("a valid open platform id")),
+        auth: crate::model::Auth::Secret,
         secret: Secret::new(format!("secret-{appid}")),
         token: None,
         encoding_aes_key: None,

@@ -83,6 +83,8 @@ async fn env_on(dynamodb: Option<(String, String)>, mode: UnionIdMode) -> Env {
         wechat_timeout: Duration::from_millis(400),
         stash_ttl_secs: 600,
         link_key: Some(LINK_KEY.into()),
+        // Tests push verify tickets when they need them.
+        ticket_timer: false,
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("TEST_LOG").unwrap_or("off".into()))
@@ -207,6 +209,28 @@ impl Env {
     pub fn store(&self) -> &Arc<dyn Store> {
         self.stack.bridge.store()
     }
+
+    /// Another instance of the bridge (a cold start) over the same table, WeChat and clock.
+    pub fn fresh_bridge(&self) -> shared::Bridge {
+        use shared::wechat::client::{WeChatClient, WeChatConfig};
+        let seed = shared::registry::Registry::from_json(&test_registry()).unwrap();
+        let sim = self.stack.sim.clone();
+        let wechat = WeChatClient::new(WeChatConfig {
+            api_base: self.base.clone(),
+            open_base: self.base.clone(),
+            timeout: Duration::from_secs(2),
+            attempts: 3,
+            backoff: Duration::from_millis(50),
+        })
+        .unwrap();
+        shared::Bridge::builder()
+            .store(self.store().clone())
+            .wechat(Arc::new(wechat))
+            .clock(Arc::new(move || sim.now_millis()))
+            .component(seed.component)
+            .build()
+            .unwrap()
+    }
 }
 
 /// Encrypts like `wx.getUserInfo` (AES-128-CBC, PKCS#7) — for crafting hostile inputs.
@@ -308,9 +332,25 @@ impl Env {
         self.browsers.lock().unwrap().remove(user);
     }
 
-    /// A GET as the user's WeChat browser makes it.
+    /// A GET as the user's WeChat browser makes it (`url` may be a path of the bridge's origin).
     pub async fn browse(&self, user: &str, url: &str) -> (reqwest::StatusCode, Option<String>, Answer) {
-        let resp = self.browser(user).get(url).send().await.unwrap();
+        self.browse_with(user, url, None).await
+    }
+
+    /// The same, with a bearer credential.
+    pub async fn browse_with(
+        &self,
+        user: &str,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> (reqwest::StatusCode, Option<String>, Answer) {
+        let url = if url.starts_with('/') { self.url(url) } else { url.to_owned() };
+        let req = self.browser(user).get(url);
+        let req = match bearer {
+            Some(b) => req.bearer_auth(b),
+            None => req,
+        };
+        let resp = req.send().await.unwrap();
         let status = resp.status();
         let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
         (status, location, Self::answer(resp).await)

@@ -1,14 +1,15 @@
 //! The third-party platform (API.md v1.2): `POST /v1/component/events` (WeChat's
 //! authorization-event URL), `GET /v1/component/onboard?merchant=` (to WeChat's authorization
-//! page) and `GET /v1/component/authorized` (back from it: what was registered).
+//! page) and `GET /v1/component/authorized` (back from it: what was registered); for
+//! operators, `POST /v1/admin/merchants/{merchant}/onboarding` (a one-time onboarding link).
 
 use std::sync::Arc;
 
 use shared::domain::push::PushQuery;
-use shared::http::{html, operator, param, query, redirect, text, Request, Response};
+use shared::http::{html, json, operator, param, query, redirect, text, Request, Response};
 use shared::ids::{MerchantId, Secret};
 use shared::registry::AppInfo;
-use shared::routes::Routes;
+use shared::routes::{path_param, Routes};
 use shared::{Bridge, Error};
 
 pub fn routes() -> Routes {
@@ -16,6 +17,17 @@ pub fn routes() -> Routes {
         .post("/v1/component/events", events)
         .get("/v1/component/onboard", onboard)
         .get("/v1/component/authorized", authorized)
+        .post("/v1/admin/merchants/{merchant}/onboarding", onboarding_link)
+}
+
+/// How long an onboarding link an operator hands a merchant stays good (one use).
+const LINK_LIFE_SECS: i64 = 7 * 24 * 3600;
+
+async fn onboarding_link(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    operator(&b, &req).await?;
+    let merchant = MerchantId::parse(path_param(&req, "merchant")?)?;
+    let link = b.components()?.issue_link(&merchant, LINK_LIFE_SECS).await?;
+    Ok(json(201, &serde_json::json!({"link": link, "expires_in": LINK_LIFE_SECS})))
 }
 
 async fn events(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {

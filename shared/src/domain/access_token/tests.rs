@@ -93,7 +93,7 @@ async fn a_live_lease_is_waited_for_and_its_holders_token_served() {
     let key = token::key(&oa().appid);
     let holder = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let w = token::store(&key, "alive", &Secret::new("holders-token"), now + 7_200_000, 1);
+        let w = token::store(&key, "alive", &Secret::new("holders-token"), now + 7_200_000, 1, None);
         p.store.write(w).await.unwrap();
     };
 
