@@ -1,7 +1,8 @@
 //! The `/sim/*` control surface: acting users, logins, userinfo, per-user switches, the truth,
 //! QR scans, menu clicks and follows (which push to the OA), customer-service messages received,
-//! mobile-app login codes, the push log and replay, clock, faults, call counts and test knobs.
-//! Errors are 400 `{"error": "…"}`.
+//! mobile-app login codes, the push log and replay, clock, faults, call counts and test knobs;
+//! the third-party platform (configuration, ticket pushes, merchants authorizing apps).
+//! Errors are 400 `{"error": "…"}` (with WeChat's `"errcode"` where WeChat would refuse so).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::sim::{validate_user, Fault, ScanResult, Sim, SimError, SwitchesUpdate, UnionIdMode};
+use crate::registry::ComponentConfig;
+use crate::sim::{validate_user, AuthorizeRequest, Fault, ScanResult, Sim, SimError, SwitchesUpdate, UnionIdMode};
 use crate::wechat::query_map;
 
 /// The header that names the acting user where the path does not.
@@ -60,6 +62,10 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/sim/calls", get(calls).delete(reset_calls))
         .route("/sim/config", get(config).post(set_config))
         .route("/sim/reset", post(reset))
+        .route("/sim/component", get(component).put(set_component))
+        .route("/sim/component/ticket", post(push_ticket))
+        .route("/sim/merchants/{merchant}/authorize", post(merchant_authorize))
+        .route("/sim/merchants/{merchant}/unauthorize", post(merchant_unauthorize))
 }
 
 // ---- errors and extractors -----------------------------------------------------------------
@@ -83,6 +89,16 @@ impl IntoResponse for ApiError {
 impl From<SimError> for ApiError {
     fn from(e: SimError) -> Self {
         ApiError::bad_request(e.to_string())
+    }
+}
+
+/// A control-surface error that may carry WeChat's errcode (`SimError::Refused`).
+fn sim_error_response(e: SimError) -> Response {
+    match e {
+        SimError::Refused { errcode, message } => {
+            (StatusCode::BAD_REQUEST, Json(json!({ "error": message, "errcode": errcode }))).into_response()
+        }
+        other => ApiError::from(other).into_response(),
     }
 }
 
@@ -164,8 +180,14 @@ impl AppidBody {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// The registry, with the third-party platform as configured now (it may have been changed
+/// since the file was read).
 async fn apps(State(sim): State<Arc<Sim>>) -> Json<Value> {
-    Json(sim.registry().listing())
+    let mut listing = sim.registry().listing();
+    if let (Value::Object(map), Some(c)) = (&mut listing, sim.component()) {
+        map.insert("component".into(), json!(c));
+    }
+    Json(listing)
 }
 
 /// A merchant creates an app in WeChat's console: WeChat knows it from now on (the bridge
@@ -433,6 +455,67 @@ struct ReplayBody {
 async fn replay(State(sim): State<Arc<Sim>>, JsonBody(body): JsonBody<ReplayBody>) -> ApiResult {
     let results = sim.replay_last_push(body.times.unwrap_or(1)).await?;
     Ok(Json(json!({ "results": results })).into_response())
+}
+
+// ---- the third-party platform ----------------------------------------------------------------
+
+async fn component(State(sim): State<Arc<Sim>>) -> ApiResult {
+    let c = sim.component_json().ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no component configured".into()))?;
+    Ok(Json(c).into_response())
+}
+
+/// `PUT /sim/component`: `domains` defaults to the registry section's; unknown fields are
+/// rejected so a typo cannot silently do nothing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentBody {
+    component_appid: String,
+    secret: String,
+    token: String,
+    encoding_aes_key: String,
+    events_url: Option<String>,
+    message_url: Option<String>,
+    domains: Option<Vec<String>>,
+}
+
+async fn set_component(State(sim): State<Arc<Sim>>, JsonBody(body): JsonBody<ComponentBody>) -> ApiResult {
+    let section_domains = sim.registry().component.as_ref().map(|c| c.domains.clone());
+    let config = ComponentConfig {
+        component_appid: body.component_appid,
+        secret: body.secret,
+        token: body.token,
+        encoding_aes_key: body.encoding_aes_key,
+        events_url: body.events_url,
+        message_url: body.message_url,
+        domains: body.domains.or(section_domains).unwrap_or_default(),
+    };
+    config.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    sim.set_component(config);
+    component(State(sim)).await
+}
+
+async fn push_ticket(State(sim): State<Arc<Sim>>) -> ApiResult {
+    Ok(Json(sim.push_ticket().await?).into_response())
+}
+
+async fn merchant_authorize(
+    State(sim): State<Arc<Sim>>,
+    Path(merchant): Path<String>,
+    JsonBody(body): JsonBody<AuthorizeRequest>,
+) -> Response {
+    match sim.authorize_component(&merchant, body).await {
+        Ok(authorized) => Json(authorized).into_response(),
+        Err(e) => sim_error_response(e),
+    }
+}
+
+async fn merchant_unauthorize(
+    State(sim): State<Arc<Sim>>,
+    Path(merchant): Path<String>,
+    JsonBody(body): JsonBody<AppidBody>,
+) -> ApiResult {
+    let event = sim.unauthorize_component(&merchant, &body.appid()?).await?;
+    Ok(Json(json!({ "status": event.status, "body": event.body })).into_response())
 }
 
 async fn reset(State(sim): State<Arc<Sim>>) -> StatusCode {

@@ -10,6 +10,18 @@
 //! clicks, follows, app login), tells the truth about identities and received messages, moves the
 //! clock, counts calls and injects faults. It deliberately shares no code with the bridge.
 //!
+//! It also plays WeChat towards a third-party platform (第三方平台, "component"): it pushes
+//! `component_verify_ticket`s to the platform's events URL (at once with
+//! `POST /sim/component/ticket`, every 10 simulated minutes with [`Sim::spawn_ticket_timer`]),
+//! answers `/cgi-bin/component/*` (component token, pre-auth codes, query_auth, authorizer
+//! tokens with rotating refresh tokens, authorizer info), renders the authorization pages on
+//! which a merchant approves its `"auth": "component"` apps (`POST /sim/merchants/{m}/authorize`
+//! plays the click), pushes `authorized` / `unauthorized` events, logs authorized mini programs
+//! in (`/sns/component/jscode2session`) and runs OA web authorization with `component_appid`,
+//! and routes pushes of authorized OAs to the platform's message URL, sealed with its key. The
+//! platform comes from the registry's `component` section or `PUT /sim/component`
+//! ([`Sim::set_component`]).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use wechat_sim::{Registry, Sim, SimConfig};
@@ -28,11 +40,12 @@ pub mod wechat;
 use std::sync::Arc;
 
 pub use control::{acting_user, ActingUser, ApiError};
-pub use registry::{App, AppKind, Registry, RegistryError};
+pub use registry::{App, AppKind, AuthMode, ComponentConfig, Registry, RegistryError};
 pub use sim::{
-    AccessToken, AuthorizeError, Code2Session, CsMessage, Fault, Identity, Profile, PushAttempt, PushOutcome,
-    PushRecord, PushStatus, QrTicket, ScanResult, Sim, SimConfig, SimError, SnsUserInfo, Switches, SwitchesUpdate,
-    UnionIdMode, UserInfoBundle, WebAccessToken, WebScope,
+    AccessToken, AuthorizeError, AuthorizeRequest, Authorized, Code2Session, ComponentToken, CsMessage, EventPush,
+    Fault, Identity, PreAuthCode, Profile, PushAttempt, PushOutcome, PushRecord, PushStatus, QrTicket, ScanResult, Sim,
+    SimConfig, SimError, SnsUserInfo, Switches, SwitchesUpdate, TicketPush, UnionIdMode, UserInfoBundle,
+    WebAccessToken, WebScope,
 };
 
 impl Sim {

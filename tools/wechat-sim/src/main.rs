@@ -102,6 +102,21 @@ async fn run() -> Result<(), String> {
     println!("           GET|POST /sim/users/{{user}}/follow, GET /sim/users/{{user}}/messages?appid=,");
     println!("           POST /sim/users/{{user}}/app-login, GET /sim/pushes, POST /sim/pushes/replay,");
     println!("           GET|POST|DELETE /sim/clock, /sim/faults, GET|DELETE /sim/calls, GET|POST /sim/config, POST /sim/reset");
+    println!("  component: POST /cgi-bin/component/api_component_token|api_start_push_ticket|api_create_preauthcode,");
+    println!("             POST /cgi-bin/component/api_query_auth|api_authorizer_token|api_get_authorizer_info,");
+    println!(
+        "             GET /cgi-bin/componentloginpage, /wxaopen/safe/bindcomponent, /sns/component/jscode2session,"
+    );
+    println!(
+        "             GET /sns/oauth2/component/access_token; GET|PUT /sim/component, POST /sim/component/ticket,"
+    );
+    println!("             POST /sim/merchants/{{merchant}}/authorize|unauthorize");
+    if let Some(c) = sim.component() {
+        println!("  component: {} (a ticket every 10 simulated minutes)", c.component_appid);
+    }
+    // WeChat pushes tickets on its own; here only once the server listens (a no-op without a
+    // component until one is configured).
+    sim.spawn_ticket_timer();
     axum::serve(listener, sim.router())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The kind of a WeChat app, as written in the registry.
@@ -20,6 +20,103 @@ pub enum AppKind {
     /// A kind this simulator does not know; such an app exists but no API accepts it.
     #[serde(other)]
     Other,
+}
+
+/// How the bridge gets an app's tokens, as written in the registry (`"auth"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// The app's own AppSecret (`/cgi-bin/token`, `secret=` on code exchanges).
+    #[default]
+    Secret,
+    /// The merchant authorizes the third-party platform; the app has no secret, token or key
+    /// of its own here (any given are ignored: its pushes use the platform's token and key).
+    Component,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Secret => "secret",
+            AuthMode::Component => "component",
+        }
+    }
+}
+
+/// The platform's WeChat third-party platform (第三方平台), the registry's `component` section
+/// or `PUT /sim/component`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentConfig {
+    pub component_appid: String,
+    pub secret: String,
+    /// The 消息校验Token of every push to the platform (events and authorized apps' messages).
+    pub token: String,
+    /// The 43-character 消息加解密Key; pushes are always in safe mode.
+    pub encoding_aes_key: String,
+    /// The authorization-event URL: absolute, or a path joined to the push base. Default
+    /// `{push_base}/v1/component/events` (see [`ComponentConfig::events_url()`]).
+    #[serde(default)]
+    pub events_url: Option<String>,
+    /// The message URL of authorized apps, `$APPID$` standing for the app. Default
+    /// `{push_base}/v1/wechat/push/$APPID$` (see [`ComponentConfig::message_url()`]).
+    #[serde(default)]
+    pub message_url: Option<String>,
+    /// The 公众号开发域名: hosts without port that OA web authorization with
+    /// `component_appid` may redirect to.
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+/// `url` if absolute, else `push_base` + `url`; `None` for a path without a push base.
+fn join_push_base(url: &str, push_base: Option<&str>) -> Option<String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Some(url.to_owned());
+    }
+    push_base.map(|base| format!("{}/{}", base.trim_end_matches('/'), url.trim_start_matches('/')))
+}
+
+impl ComponentConfig {
+    /// Where authorization events and tickets go (`None` without a URL or a push base).
+    pub fn events_url(&self, push_base: Option<&str>) -> Option<String> {
+        join_push_base(self.events_url.as_deref().unwrap_or("/v1/component/events"), push_base)
+    }
+
+    /// The message URL as configured, `$APPID$` left in (`None` without a URL or a push base).
+    pub fn message_url_pattern(&self, push_base: Option<&str>) -> Option<String> {
+        join_push_base(self.message_url.as_deref().unwrap_or("/v1/wechat/push/$APPID$"), push_base)
+    }
+
+    /// Where pushes for the authorized app `appid` go: the message URL with `$APPID$` filled in.
+    pub fn message_url(&self, push_base: Option<&str>, appid: &str) -> Option<String> {
+        self.message_url_pattern(push_base).map(|u| u.replace("$APPID$", appid))
+    }
+
+    /// Whether OA web authorization with this platform may redirect to `redirect_uri` (the
+    /// same exact-host rule as an OA's own domains, against `domains`).
+    pub fn allows_web_auth_redirect(&self, redirect_uri: &str) -> bool {
+        host_allowed(&self.domains, redirect_uri)
+    }
+
+    /// What WeChat's console would refuse of a third-party platform.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        let invalid = |m: String| Err(RegistryError::Invalid(format!("component: {m}")));
+        if self.component_appid.is_empty() || self.secret.is_empty() || self.token.is_empty() {
+            return invalid("component_appid, secret and token must not be empty".into());
+        }
+        if let Err(e) = crate::crypto::MsgCrypt::new(&self.encoding_aes_key, &self.component_appid) {
+            return invalid(format!("encoding_aes_key: {e}"));
+        }
+        for url in [&self.events_url, &self.message_url].into_iter().flatten() {
+            let absolute = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !absolute && !url.starts_with('/') {
+                return invalid(format!("{url:?} must be an absolute http(s) URL or a path"));
+            }
+        }
+        if let Some(bad) = self.domains.iter().find(|d| !valid_web_auth_domain(d)) {
+            return invalid(format!("domains must be bare hosts without scheme, port or path, not {bad:?}"));
+        }
+        Ok(())
+    }
 }
 
 /// One app of the registry.
@@ -36,7 +133,11 @@ pub struct App {
     /// The Open Platform account the app is bound to; without one the app has no unionid.
     #[serde(default)]
     pub open_platform: Option<String>,
+    /// Empty for a component app.
+    #[serde(default)]
     pub secret: String,
+    #[serde(default)]
+    pub auth: AuthMode,
     #[serde(default)]
     pub token: Option<String>,
     #[serde(default)]
@@ -74,6 +175,15 @@ impl App {
         self.kind == AppKind::Website
     }
 
+    pub fn is_component(&self) -> bool {
+        self.auth == AuthMode::Component
+    }
+
+    /// Whether `given` is this app's AppSecret; never for a component app, which has none.
+    pub fn secret_matches(&self, given: Option<&str>) -> bool {
+        !self.is_component() && given == Some(self.secret.as_str())
+    }
+
     /// The original id (`gh_…`): the registry's `original_id`, else `"gh_"` + the first 12 hex
     /// digits of `sha1(appid)`.
     pub fn original_id(&self) -> String {
@@ -97,17 +207,22 @@ impl App {
     /// (ASCII case-insensitive; the port, path, query and fragment do not matter). Subdomains
     /// and parent domains do not match (contract §7).
     pub fn allows_web_auth_redirect(&self, redirect_uri: &str) -> bool {
-        let Ok(url) = url::Url::parse(redirect_uri) else {
-            return false;
-        };
-        if !matches!(url.scheme(), "http" | "https") {
-            return false;
-        }
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        self.web_auth_domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+        host_allowed(&self.web_auth_domains, redirect_uri)
     }
+}
+
+/// Whether `redirect_uri` is an absolute http(s) URL whose host is exactly one of `domains`.
+fn host_allowed(domains: &[String], redirect_uri: &str) -> bool {
+    let Ok(url) = url::Url::parse(redirect_uri) else {
+        return false;
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    domains.iter().any(|d| d.eq_ignore_ascii_case(host))
 }
 
 /// A web-authorization domain must be a bare host: no scheme, port, path or whitespace
@@ -146,6 +261,8 @@ struct RegistryFile {
     credentials: Option<Credentials>,
     #[serde(default)]
     return_url_allow: Vec<String>,
+    #[serde(default)]
+    component: Option<ComponentConfig>,
 }
 
 /// Why a registry could not be loaded.
@@ -170,6 +287,8 @@ pub struct Registry {
     pub menu_login_key: Option<String>,
     pub credentials: Option<Credentials>,
     pub return_url_allow: Vec<String>,
+    /// The third-party platform of the `component` section, if any.
+    pub component: Option<ComponentConfig>,
     raw: Value,
 }
 
@@ -183,6 +302,7 @@ impl Clone for Registry {
             menu_login_key: self.menu_login_key.clone(),
             credentials: self.credentials.clone(),
             return_url_allow: self.return_url_allow.clone(),
+            component: self.component.clone(),
             raw: self.raw.clone(),
         }
     }
@@ -202,6 +322,14 @@ impl Registry {
             }
             check_app(app)?;
         }
+        if let Some(c) = &file.component {
+            c.validate()?;
+        }
+        if let Some(Value::Array(apps)) = raw.get_mut("apps") {
+            for app in apps.iter_mut() {
+                listed_app(app);
+            }
+        }
         Ok(Registry {
             created: Default::default(),
             apps: file.apps,
@@ -209,6 +337,7 @@ impl Registry {
             menu_login_key: file.menu_login_key,
             credentials: file.credentials,
             return_url_allow: file.return_url_allow,
+            component: file.component,
             raw,
         })
     }
@@ -252,6 +381,17 @@ impl Registry {
         raw
     }
 
+    /// Every app: the file's, then those created since (the latest version of each).
+    pub fn all_apps(&self) -> Vec<App> {
+        let created = self.created.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<App> = Vec::with_capacity(self.apps.len() + created.len());
+        for a in self.apps.iter().chain(created.iter().copied()) {
+            out.retain(|x| x.appid != a.appid);
+            out.push(a.clone());
+        }
+        out
+    }
+
     /// The apps that have this role (e.g. `pivot_oa`).
     pub fn apps_with_role<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a App> + 'a {
         self.apps.iter().filter(move |a| a.role == role)
@@ -267,6 +407,9 @@ impl Registry {
 fn check_app(app: &App) -> Result<(), RegistryError> {
     if app.appid.is_empty() {
         return Err(RegistryError::Invalid("an app has an empty appid".into()));
+    }
+    if !app.is_component() && app.secret.is_empty() {
+        return Err(RegistryError::Invalid(format!("app {} needs a secret (or \"auth\": \"component\")", app.appid)));
     }
 
     if let Some(bad) = app.web_auth_domains.iter().find(|d| !valid_web_auth_domain(d)) {
@@ -295,6 +438,21 @@ fn check_app(app: &App) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// An app of the file as `GET /sim/apps` shows it: with its `auth`, and for a component app
+/// without the secret, token and key it does not have.
+fn listed_app(app: &mut Value) {
+    let Some(obj) = app.as_object_mut() else {
+        return;
+    };
+    let auth = obj.get("auth").and_then(Value::as_str).unwrap_or("secret").to_owned();
+    if auth == AuthMode::Component.as_str() {
+        for k in ["secret", "token", "encoding_aes_key"] {
+            obj.remove(k);
+        }
+    }
+    obj.insert("auth".into(), Value::String(auth));
+}
+
 fn app_json(a: &App) -> Value {
     let kind = match a.kind {
         AppKind::MiniProgram => "mini_program",
@@ -303,12 +461,14 @@ fn app_json(a: &App) -> Value {
         AppKind::Website => "website",
         AppKind::Other => "other",
     };
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "appid": a.appid, "name": a.name, "kind": kind, "role": a.role, "owner": a.owner,
         "open_platform": a.open_platform, "secret": a.secret, "token": a.token,
         "encoding_aes_key": a.encoding_aes_key, "safe_mode": a.safe_mode,
-        "web_auth_domains": a.web_auth_domains,
-    })
+        "web_auth_domains": a.web_auth_domains, "auth": a.auth.as_str(),
+    });
+    listed_app(&mut v);
+    v
 }
 
 #[cfg(test)]
@@ -406,6 +566,39 @@ mod tests {
         assert_eq!(reg.app("wx1").map(|a| a.kind), Some(AppKind::Other));
         assert_eq!(reg.raw_json()["future"], 1);
         assert!(reg.raw_json().get("_comment").is_none());
+    }
+
+    #[test]
+    fn component_section_and_component_apps() {
+        let reg = Registry::from_json_str(
+            r#"{"component":{"component_appid":"wxc0ffee0000000001","secret":"s","token":"t",
+                "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","domains":["id.example.com"]},
+                "apps":[{"appid":"wxoa","kind":"official_account","auth":"component","owner":"m1"},
+                        {"appid":"wxmp","kind":"mini_program","secret":"s1"}]}"#,
+        )
+        .expect("parses");
+        let c = reg.component.as_ref().expect("component");
+        assert_eq!(c.events_url(Some("http://h:1/")).as_deref(), Some("http://h:1/v1/component/events"));
+        assert_eq!(c.message_url(Some("http://h:1"), "wxoa").as_deref(), Some("http://h:1/v1/wechat/push/wxoa"));
+        assert_eq!(c.events_url(None), None);
+        assert!(c.allows_web_auth_redirect("https://id.example.com/cb"));
+        let oa = reg.app("wxoa").expect("oa");
+        assert!(oa.is_component() && !oa.secret_matches(Some("")) && !oa.secret_matches(None));
+        let listing = reg.listing();
+        assert_eq!(listing["apps"][0]["auth"], "component");
+        assert!(listing["apps"][0].get("secret").is_none());
+        assert_eq!(listing["apps"][1]["auth"], "secret");
+        assert_eq!(listing["component"]["component_appid"], "wxc0ffee0000000001");
+        // A secret app still needs its secret; a bad component section is refused.
+        for bad in [
+            r#"{"apps":[{"appid":"wx1","kind":"mini_program"}]}"#,
+            r#"{"apps":[{"appid":"wx1","kind":"mini_program","secret":""}]}"#,
+            r#"{"apps":[],"component":{"component_appid":"wxc","secret":"s","token":"t","encoding_aes_key":"short"}}"#,
+            r#"{"apps":[],"component":{"component_appid":"wxc","secret":"s","token":"t",
+                "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","events_url":"ftp://x"}}"#,
+        ] {
+            assert!(Registry::from_json_str(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,14 +10,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto;
 use crate::ids;
-use crate::registry::{App, Registry};
+use crate::registry::{App, ComponentConfig, Registry};
 
+mod component;
 mod cs;
 mod oauth;
 mod push;
 mod qr;
 mod tokens;
 
+pub use component::{
+    AuthorizationPage, AuthorizeRequest, Authorized, AuthorizerToken, ComponentToken, EventPush, PreAuthCode,
+    TicketPush, AUTHORIZATION_CODE_TTL_SECONDS, COMPONENT_TOKEN_TTL_SECONDS, PRE_AUTH_CODE_TTL_SECONDS,
+    TICKET_INTERVAL_MILLIS, TICKET_TTL_MILLIS,
+};
 pub use cs::{CsMessage, CS_MAX_TEXT_BYTES, CS_WINDOW_MESSAGES, CS_WINDOW_MILLIS};
 pub use oauth::{
     authorize_errmsg, qrconnect_errmsg, redirect_location, AuthorizeError, SnsUserInfo, Switches, SwitchesUpdate,
@@ -84,7 +90,9 @@ impl FromStr for UnionIdMode {
     }
 }
 
-/// How the simulator is set up.
+/// How the simulator is set up. The third-party platform comes from the registry's `component`
+/// section (`registry.component`; `Sim::set_component` changes it later), so this struct keeps
+/// its shape for the callers that build it field by field.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub registry: Registry,
@@ -110,6 +118,10 @@ pub enum SimError {
     NoSession { user: String, appid: String },
     #[error("{0}")]
     Invalid(String),
+    /// Refused the way WeChat would refuse it, with WeChat's errcode (e.g. an expired
+    /// pre_auth_code on the authorization page: 61010).
+    #[error("{message}")]
+    Refused { errcode: i64, message: String },
 }
 
 /// A WeChat API failure: the errcode to answer with.
@@ -144,6 +156,20 @@ pub mod errcode {
     pub const RESPONSE_COUNT_LIMIT: i64 = 45047;
     pub const DATA_FORMAT_ERROR: i64 = 47001;
     pub const API_UNAUTHORIZED: i64 = 48001;
+
+    // Third-party platform (component) codes (contract §11).
+    /// The app is not authorized to the third-party platform.
+    pub const COMPONENT_UNAUTHORIZED: i64 = 61003;
+    /// The component_verify_ticket is older than 12 hours.
+    pub const TICKET_EXPIRED: i64 = 61005;
+    /// The component_verify_ticket was never issued.
+    pub const TICKET_INVALID: i64 = 61006;
+    /// An authorization code (or pre_auth_code) unknown or already used.
+    pub const AUTH_CODE_INVALID: i64 = 61009;
+    /// An authorization code (or pre_auth_code) past its lifetime.
+    pub const AUTH_CODE_EXPIRED: i64 = 61010;
+    /// An authorizer_refresh_token that is not the app's current one.
+    pub const REFRESH_TOKEN_INVALID: i64 = 61023;
 
     // Codes of WeChat's web-authorization error page (`/connect/oauth2/authorize`, contract §2.1).
     /// `redirect_uri` host is not one of the OA's web-authorization domains.
@@ -189,6 +215,12 @@ pub fn errmsg_for(code: i64) -> &'static str {
         errcode::RESPONSE_COUNT_LIMIT => "out of response count limit",
         errcode::DATA_FORMAT_ERROR => "data format error",
         errcode::API_UNAUTHORIZED => "api unauthorized",
+        errcode::COMPONENT_UNAUTHORIZED => "component is not authorized by this account",
+        errcode::TICKET_EXPIRED => "component ticket is expired",
+        errcode::TICKET_INVALID => "component ticket is invalid",
+        errcode::AUTH_CODE_INVALID => "code is invalid",
+        errcode::AUTH_CODE_EXPIRED => "code is expired",
+        errcode::REFRESH_TOKEN_INVALID => "refresh_token is invalid",
         _ => "error",
     }
 }
@@ -346,6 +378,8 @@ struct State {
     messages: HashMap<(String, String), Vec<CsMessage>>,
     /// The latest pushes, oldest first (the last one is what `/sim/pushes/replay` sends again).
     pushes: VecDeque<PushRecord>,
+    /// The third-party platform's tickets, tokens, codes and authorizations.
+    component: component::ComponentState,
 }
 
 /// A non-empty query parameter.
@@ -393,10 +427,13 @@ pub struct Sim {
     cs_window: AtomicBool,
     /// The HTTP client for pushes, built on first use.
     http: OnceLock<Result<reqwest::Client, String>>,
+    /// The third-party platform, if any (kept by `reset`).
+    component: Mutex<Option<ComponentConfig>>,
 }
 
 impl Sim {
     pub fn new(config: SimConfig) -> Arc<Sim> {
+        let component = config.registry.component.clone();
         Arc::new(Sim {
             registry: config.registry,
             push_base: config.push_base,
@@ -410,6 +447,7 @@ impl Sim {
             push_timeout_ms: AtomicU64::new(DEFAULT_PUSH_TIMEOUT_MS),
             cs_window: AtomicBool::new(true),
             http: OnceLock::new(),
+            component: Mutex::new(component),
         })
     }
 
@@ -625,14 +663,21 @@ impl Sim {
         let param = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
         let appid = param("appid").ok_or(WxError(errcode::INVALID_APPID))?;
         let app = self.registry.app(appid).filter(|a| a.is_mini_program()).ok_or(WxError(errcode::INVALID_APPID))?;
-        if param("secret") != Some(app.secret.as_str()) {
+        if !app.secret_matches(param("secret")) {
             return Err(WxError(errcode::INVALID_APPSECRET));
         }
-        if param("grant_type") != Some("authorization_code") {
+        self.exchange_login_code(app, q)
+    }
+
+    /// The part of code2Session after the caller's credentials: `grant_type`, then `js_code`
+    /// (missing 41008, unknown or expired 40029, used 40163), shared with the platform's variant.
+    fn exchange_login_code(&self, app: &App, q: &HashMap<String, String>) -> Result<Code2Session, WxError> {
+        if param(q, "grant_type") != Some("authorization_code") {
             return Err(WxError(errcode::INVALID_GRANT_TYPE));
         }
-        let code = param("js_code").ok_or(WxError(errcode::MISSING_CODE))?;
+        let code = param(q, "js_code").ok_or(WxError(errcode::MISSING_CODE))?;
         let now = self.now_millis();
+        let appid = app.appid.as_str();
         let (user, session_key) = {
             let mut st = lock(&self.state);
             let issued = st.codes.get_mut(code).filter(|c| c.appid == appid).ok_or(WxError(errcode::INVALID_CODE))?;
@@ -699,8 +744,9 @@ impl Sim {
     }
 
     /// Forgets every user (and their switches, follows and messages), code, token, QR code,
-    /// push, fault and call count; resets the clock, the unionid mode and the push and
-    /// customer-service knobs.
+    /// push, fault and call count, and the platform's tickets, codes and authorizations (not
+    /// its configuration); resets the clock, the unionid mode and the push and customer-service
+    /// knobs.
     pub fn reset(&self) {
         *lock(&self.state) = State::default();
         self.clear_faults();

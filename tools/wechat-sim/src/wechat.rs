@@ -39,6 +39,19 @@ pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
 /// The QR image (on `mp.weixin.qq.com`).
 pub const SHOWQRCODE: &str = "/cgi-bin/showqrcode";
 pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+// The third-party platform's paths (contract §11).
+pub const COMPONENT_TOKEN: &str = "/cgi-bin/component/api_component_token";
+pub const COMPONENT_START_PUSH_TICKET: &str = "/cgi-bin/component/api_start_push_ticket";
+pub const COMPONENT_CREATE_PREAUTHCODE: &str = "/cgi-bin/component/api_create_preauthcode";
+pub const COMPONENT_QUERY_AUTH: &str = "/cgi-bin/component/api_query_auth";
+pub const COMPONENT_AUTHORIZER_TOKEN: &str = "/cgi-bin/component/api_authorizer_token";
+pub const COMPONENT_GET_AUTHORIZER_INFO: &str = "/cgi-bin/component/api_get_authorizer_info";
+/// The PC authorization page (on `mp.weixin.qq.com`).
+pub const COMPONENT_LOGIN_PAGE: &str = "/cgi-bin/componentloginpage";
+/// The mobile authorization page (on `open.weixin.qq.com`).
+pub const COMPONENT_BIND_PAGE: &str = "/wxaopen/safe/bindcomponent";
+pub const COMPONENT_JSCODE2SESSION: &str = "/sns/component/jscode2session";
+pub const COMPONENT_OAUTH2_ACCESS_TOKEN: &str = "/sns/oauth2/component/access_token";
 
 /// The WeChat routes, behind the gate that counts calls and applies faults.
 pub(crate) fn routes(sim: Arc<Sim>) -> Router<Arc<Sim>> {
@@ -53,6 +66,16 @@ pub(crate) fn routes(sim: Arc<Sim>) -> Router<Arc<Sim>> {
         .route(QRCODE_CREATE, post(qrcode_create))
         .route(SHOWQRCODE, get(showqrcode))
         .route(CUSTOM_SEND, post(custom_send))
+        .route(COMPONENT_TOKEN, post(component_token))
+        .route(COMPONENT_START_PUSH_TICKET, post(start_push_ticket))
+        .route(COMPONENT_CREATE_PREAUTHCODE, post(create_preauthcode))
+        .route(COMPONENT_QUERY_AUTH, post(query_auth))
+        .route(COMPONENT_AUTHORIZER_TOKEN, post(authorizer_token))
+        .route(COMPONENT_GET_AUTHORIZER_INFO, post(get_authorizer_info))
+        .route(COMPONENT_LOGIN_PAGE, get(authorization_page))
+        .route(COMPONENT_BIND_PAGE, get(authorization_page))
+        .route(COMPONENT_JSCODE2SESSION, get(component_jscode2session))
+        .route(COMPONENT_OAUTH2_ACCESS_TOKEN, get(component_oauth2_access_token))
         .route_layer(middleware::from_fn_with_state(sim, gate))
 }
 
@@ -84,23 +107,22 @@ pub fn query_map(raw: Option<&str>) -> HashMap<String, String> {
 }
 
 /// WeChat's web-authorization error page (HTTP 200, HTML, no redirect): the errcode and its
-/// message, or, without an errcode, a simulator-only message.
+/// message, or, without an errcode, a simulator-only message. The body carries the errcode as
+/// `data-errcode` and, as the third-party platform's pages do, `data-error`.
 pub fn auth_error_page(errcode: Option<i64>, message: &str) -> Response {
     let (attr, code_line) = match errcode {
         Some(code) => (
-            format!(r#" data-errcode="{code}""#),
+            format!(r#" data-errcode="{code}" data-error="{code}""#),
             format!("<p class=\"weui-msg__desc\">errcode: <span id=\"errcode\">{code}</span></p>\n"),
         ),
         None => (String::new(), String::new()),
     };
     let body = format!(
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<title>微信网页授权</title>\n</head>\n\
-         <body{attr}>\n<div class=\"weui-msg\">\n<h2 class=\"weui-msg__title\">Oops! Something went wrong:(</h2>\n\
-         {code_line}<p class=\"weui-msg__desc\" id=\"errmsg\">{}</p>\n</div>\n</body>\n</html>\n",
+        "<body{attr}>\n<div class=\"weui-msg\">\n<h2 class=\"weui-msg__title\">Oops! Something went wrong:(</h2>\n\
+         {code_line}<p class=\"weui-msg__desc\" id=\"errmsg\">{}</p>\n</div>\n</body>\n",
         html_escape(message)
     );
-    (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(WECHAT_HTML))], body).into_response()
+    html_page("微信网页授权", &body)
 }
 
 /// The error page for an authorize errcode (also used for faults of the authorize path).
@@ -135,6 +157,7 @@ async fn gate(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response
     let error = |code: i64| match path.as_str() {
         OAUTH2_AUTHORIZE => auth_error_code_page(code),
         QRCONNECT => auth_error_page(Some(code), qrconnect_errmsg(code)),
+        COMPONENT_LOGIN_PAGE | COMPONENT_BIND_PAGE => component_error_page(code),
         _ => wx_error(code),
     };
     if let Some(ms) = fault.delay_ms {
@@ -251,6 +274,120 @@ async fn sns_userinfo(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Res
         Ok(info) => wx_json(&info),
         Err(e) => e.into_response(),
     }
+}
+
+// ---- the third-party platform ----------------------------------------------------------------
+
+async fn component_token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    json_or_error(sim.component_token(&body))
+}
+
+/// Answers at once; the ticket follows shortly, as from WeChat (so a bridge that calls this
+/// while handling a request is not pushed to before it answered).
+async fn start_push_ticket(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    if let Err(e) = sim.start_push_ticket(&body) {
+        return e.into_response();
+    }
+    let pusher = Arc::clone(&sim);
+    tokio::spawn(async move {
+        if let Err(e) = pusher.push_ticket().await {
+            tracing::warn!(error = %e, "api_start_push_ticket: cannot push a ticket");
+        }
+    });
+    wx_json(&serde_json::json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+async fn create_preauthcode(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    json_or_error(sim.create_preauthcode(&query_map(q.as_deref()), &body))
+}
+
+async fn query_auth(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    json_or_error(sim.query_auth(&query_map(q.as_deref()), &body))
+}
+
+async fn authorizer_token(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    json_or_error(sim.authorizer_token(&query_map(q.as_deref()), &body))
+}
+
+async fn get_authorizer_info(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    json_or_error(sim.get_authorizer_info(&query_map(q.as_deref()), &body))
+}
+
+async fn component_jscode2session(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Response {
+    json_or_error(sim.component_jscode2session(&query_map(q.as_deref())))
+}
+
+async fn component_oauth2_access_token(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Response {
+    json_or_error(sim.component_oauth2_access_token(&query_map(q.as_deref())))
+}
+
+fn html_page(title: &str, body: &str) -> Response {
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<title>{title}</title>\n</head>\n\
+         {body}</html>\n"
+    );
+    (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(WECHAT_HTML))], page).into_response()
+}
+
+/// The authorization page's error: nothing can be authorized from it.
+fn component_error_page(code: i64) -> Response {
+    let body = format!(
+        "<body data-error=\"{code}\">\n<h2>授权失败</h2>\n<p>errcode: <span id=\"errcode\">{code}</span></p>\n\
+         <p id=\"errmsg\">{}</p>\n</body>\n",
+        html_escape(errmsg_for(code))
+    );
+    html_page("公众平台帐号授权", &body)
+}
+
+/// What the page's buttons do: the merchant approves one app (through the simulator's control
+/// surface), then the browser follows the redirect back to the platform.
+const AUTHORIZE_SCRIPT: &str = r#"<script>
+document.querySelectorAll('[data-authorize]').forEach(function (b) {
+  b.addEventListener('click', function () {
+    var page = document.body.dataset;
+    var body = {appids: [b.dataset.authorize], pre_auth_code: page.preAuthCode};
+    if (page.redirectUri) { body.redirect_uri = page.redirectUri; }
+    fetch('/sim/merchants/' + encodeURIComponent(b.dataset.owner) + '/authorize', {
+      method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)
+    }).then(function (r) { return r.json(); }).then(function (a) {
+      if (a.location) { location.href = a.location; }
+      else { document.getElementById('result').textContent = a.error || 'authorized'; }
+    });
+  });
+});
+</script>
+"#;
+
+/// `GET /cgi-bin/componentloginpage` and `/wxaopen/safe/bindcomponent`: the merchant's side of
+/// the authorization, one button (`data-authorize="{appid}"`) per app it may authorize.
+async fn authorization_page(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Response {
+    let page = match sim.authorization_page(&query_map(q.as_deref())) {
+        Ok(page) => page,
+        Err(WxError(code)) => return component_error_page(code),
+    };
+    let mut items = String::new();
+    for app in &page.apps {
+        let kind = if app.is_mini_program() { "小程序" } else { "公众号" };
+        items.push_str(&format!(
+            "<li><span class=\"nick\">{}</span> <code>{}</code> ({kind}, {})\n\
+             <button type=\"button\" data-authorize=\"{}\" data-owner=\"{}\">授权</button></li>\n",
+            html_escape(&app.name),
+            html_escape(&app.appid),
+            html_escape(&app.owner),
+            html_escape(&app.appid),
+            html_escape(&app.owner),
+        ));
+    }
+    let body = format!(
+        "<body data-component-appid=\"{}\" data-pre-auth-code=\"{}\" data-redirect-uri=\"{}\">\n\
+         <h2>授权给第三方平台 {}</h2>\n<ul id=\"apps\">\n{items}</ul>\n<p id=\"result\"></p>\n{AUTHORIZE_SCRIPT}</body>\n",
+        html_escape(&page.component_appid),
+        html_escape(&page.pre_auth_code),
+        html_escape(page.redirect_uri.as_deref().unwrap_or("")),
+        html_escape(&page.component_appid),
+    );
+    html_page("公众平台帐号授权", &body)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{avatar_url, errcode, lock, param, validate_user, Sim, SimError, WxError, CODE_RETENTION_MILLIS};
 use crate::ids;
+use crate::registry::App;
 
 /// An authorization code lives 5 minutes (by the sim clock).
 pub const WEB_CODE_TTL_MILLIS: i64 = 5 * 60 * 1000;
@@ -162,6 +163,9 @@ pub(super) struct WebCode {
     issued_at: i64,
     ttl_millis: i64,
     used: bool,
+    /// The third-party platform that asked (`component_appid`): such a code is exchanged only
+    /// at `/sns/oauth2/component/access_token` by that platform.
+    component: Option<String>,
 }
 
 /// An issued web access token.
@@ -178,18 +182,25 @@ pub(super) struct WebToken {
 /// empty) appended to its query, before any `#fragment`, joined with `?` or `&` as needed.
 /// Bytes outside visible ASCII are percent-encoded so the result is a valid `Location`.
 pub fn redirect_location(redirect_uri: &str, code: Option<&str>, state: &str) -> String {
-    let (base, fragment) = match redirect_uri.split_once('#') {
-        Some((b, f)) => (b, Some(f)),
-        None => (redirect_uri, None),
-    };
     let mut params = Vec::with_capacity(2);
     if let Some(code) = code {
-        params.push(format!("code={}", encode_query_value(code)));
+        params.push(("code", code));
     }
     if !state.is_empty() {
-        params.push(format!("state={}", encode_query_value(state)));
+        params.push(("state", state));
     }
-    let mut out = String::with_capacity(redirect_uri.len() + 64);
+    append_query(redirect_uri, &params)
+}
+
+/// `uri` with `params` appended to its query, before any `#fragment`, joined with `?` or `&` as
+/// needed; bytes outside visible ASCII percent-encoded (a valid `Location`).
+pub(crate) fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let (base, fragment) = match uri.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (uri, None),
+    };
+    let params: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode_query_value(v))).collect();
+    let mut out = String::with_capacity(uri.len() + 64);
     out.push_str(base);
     if !params.is_empty() {
         if !base.contains('?') {
@@ -255,6 +266,10 @@ impl Sim {
     /// (and marks the OA's Open Platform account as authorized by the user) unless the user's
     /// `refuse_userinfo` switch is on (redirect without code); with the `snapshot` switch on it
     /// issues a snapshot-page code silently instead.
+    ///
+    /// With `component_appid` (a third-party platform acting for the OA) the OA must be
+    /// authorized to that platform (else the page shows 61003) and the redirect_uri host must be
+    /// one of the platform's `domains` instead of the OA's; the redirect carries `appid` too.
     pub fn authorize(&self, user: Option<&str>, q: &HashMap<String, String>) -> Result<String, AuthorizeError> {
         use AuthorizeError::Page;
         let appid = param(q, "appid").ok_or(Page(errcode::AUTH_APPID_EMPTY))?;
@@ -266,9 +281,20 @@ impl Sim {
             return Err(Page(errcode::AUTH_NOT_OA_APPID));
         }
         let redirect_uri = param(q, "redirect_uri").ok_or(Page(errcode::AUTH_REDIRECT_URI_EMPTY))?;
-        if !app.allows_web_auth_redirect(redirect_uri) {
-            return Err(Page(errcode::AUTH_REDIRECT_DOMAIN));
-        }
+        let component = match param(q, "component_appid") {
+            Some(asked) => {
+                let c = self
+                    .authorized_component(appid)
+                    .filter(|c| c.component_appid == asked)
+                    .ok_or(Page(errcode::COMPONENT_UNAUTHORIZED))?;
+                if !c.allows_web_auth_redirect(redirect_uri) {
+                    return Err(Page(errcode::AUTH_REDIRECT_DOMAIN));
+                }
+                Some(c.component_appid)
+            }
+            None if !app.allows_web_auth_redirect(redirect_uri) => return Err(Page(errcode::AUTH_REDIRECT_DOMAIN)),
+            None => None,
+        };
         let scope = param(q, "scope").ok_or(Page(errcode::AUTH_SCOPE_EMPTY))?;
         let scope =
             WebScope::parse(scope).filter(|s| *s != WebScope::Login).ok_or(Page(errcode::AUTH_SCOPE_UNAUTHORIZED))?;
@@ -301,6 +327,7 @@ impl Sim {
                     issued_at: now,
                     ttl_millis: WEB_CODE_TTL_MILLIS,
                     used: false,
+                    component: component.clone(),
                 },
             );
             let user_state = st.users.entry(user.to_owned()).or_default();
@@ -310,7 +337,14 @@ impl Sim {
                 }
             }
         }
-        Ok(redirect_location(redirect_uri, Some(&code), state))
+        let mut params = vec![("code", code.as_str())];
+        if !state.is_empty() {
+            params.push(("state", state));
+        }
+        if component.is_some() {
+            params.push(("appid", appid));
+        }
+        Ok(append_query(redirect_uri, &params))
     }
 
     // ---- WeChat: /sns/oauth2/access_token --------------------------------------------------
@@ -324,9 +358,22 @@ impl Sim {
             .app(appid)
             .filter(|a| a.is_official_account() || a.is_mobile_app() || a.is_website())
             .ok_or(WxError(errcode::INVALID_APPID))?;
-        if param(q, "secret") != Some(app.secret.as_str()) {
+        if !app.secret_matches(param(q, "secret")) {
             return Err(WxError(errcode::INVALID_APPSECRET));
         }
+        self.exchange_web_code(app, q, None)
+    }
+
+    /// The part of the code exchange after the caller's credentials: `grant_type`, then `code`
+    /// (missing 41008, unknown or another caller's 40029, used 40163, expired 42003). A code
+    /// from a third-party platform's authorization goes only to that `component`.
+    pub(super) fn exchange_web_code(
+        &self,
+        app: &App,
+        q: &HashMap<String, String>,
+        component: Option<&str>,
+    ) -> Result<WebAccessToken, WxError> {
+        let appid = app.appid.as_str();
         if param(q, "grant_type") != Some("authorization_code") {
             return Err(WxError(errcode::INVALID_GRANT_TYPE));
         }
@@ -334,7 +381,11 @@ impl Sim {
         let now = self.now_millis();
         let access_token = ids::random_alphanumeric(86);
         let mut st = lock(&self.state);
-        let issued = st.web_codes.get_mut(code).filter(|c| c.appid == appid).ok_or(WxError(errcode::INVALID_CODE))?;
+        let issued = st
+            .web_codes
+            .get_mut(code)
+            .filter(|c| c.appid == appid && c.component.as_deref() == component)
+            .ok_or(WxError(errcode::INVALID_CODE))?;
         if issued.used {
             return Err(WxError(errcode::CODE_BEEN_USED));
         }
@@ -423,6 +474,7 @@ impl Sim {
                 issued_at: now,
                 ttl_millis,
                 used: false,
+                component: None,
             },
         );
         st.users.entry(user.to_owned()).or_default();

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::{lock, validate_user, Sim, SimError};
 use crate::crypto::{msg_signature, push_signature, MsgCrypt};
 use crate::ids;
-use crate::registry::App;
+use crate::registry::{App, ComponentConfig};
 
 /// Retries after the first attempt, by default (WeChat "retries three times in total").
 pub const DEFAULT_PUSH_RETRIES: u32 = 3;
@@ -94,6 +94,12 @@ pub struct PushDelivery {
     pub url: String,
     pub body: String,
     pub safe_mode: bool,
+    /// The third-party platform that sealed it: its own events, or an authorized app's push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_appid: Option<String>,
+    /// The platform's authorization-event URL wants exactly `success`, no passive reply.
+    #[serde(skip)]
+    expect_success: bool,
     #[serde(skip)]
     token: String,
     #[serde(skip)]
@@ -119,10 +125,25 @@ struct Target {
     url: String,
     token: String,
     crypt: Option<MsgCrypt>,
+    component_appid: Option<String>,
+}
+
+/// Where and with which keys an OA's pushes go.
+struct Channel {
+    url: String,
+    token: String,
+    crypt: Option<MsgCrypt>,
+    component_appid: Option<String>,
+}
+
+/// The platform's cipher: its key, receive id = component_appid.
+fn component_crypt(c: &ComponentConfig) -> Result<MsgCrypt, SimError> {
+    MsgCrypt::new(&c.encoding_aes_key, &c.component_appid)
+        .map_err(|e| SimError::Invalid(format!("encoding_aes_key of the component: {e}")))
 }
 
 /// `<![CDATA[…]]>`, splitting any `]]>` inside the value.
-fn cdata(v: &str) -> String {
+pub(super) fn cdata(v: &str) -> String {
     format!("<![CDATA[{}]]>", v.replace("]]>", "]]]]><![CDATA[>"))
 }
 
@@ -262,6 +283,9 @@ fn judge_reply(d: &PushDelivery, body: &[u8], attempts: usize) -> PushOutcome {
         return out.bad("the reply is not UTF-8");
     };
     let text = text.trim();
+    if d.expect_success {
+        return if text == "success" { out } else { out.bad(format!("the answer must be success, not {text:?}")) };
+    }
     if text.is_empty() || text == "success" {
         return out;
     }
@@ -306,12 +330,12 @@ fn judge_reply(d: &PushDelivery, body: &[u8], attempts: usize) -> PushOutcome {
     }
 }
 
-/// One HTTP attempt: the body of a 200 answer, or what went wrong.
+/// One HTTP attempt: the status and body of the answer, or why there was none.
 async fn send_once(
     client: &reqwest::Client,
     d: &PushDelivery,
     timeout: std::time::Duration,
-) -> Result<Vec<u8>, PushAttempt> {
+) -> Result<(u16, Vec<u8>), PushAttempt> {
     let describe = |e: reqwest::Error| {
         if e.is_timeout() {
             format!("no answer within {} ms", timeout.as_millis())
@@ -330,10 +354,48 @@ async fn send_once(
     let resp = res.map_err(|e| PushAttempt { http_status: None, error: Some(describe(e)) })?;
     let status = resp.status().as_u16();
     match resp.bytes().await {
-        Ok(body) if status == 200 => Ok(body.to_vec()),
-        Ok(_) => Err(PushAttempt { http_status: Some(status), error: Some(format!("HTTP {status}")) }),
+        Ok(body) => Ok((status, body.to_vec())),
         Err(e) => Err(PushAttempt { http_status: Some(status), error: Some(describe(e)) }),
     }
+}
+
+/// Signs (and with `crypt` seals) a push for the wire: the query string (`signature`,
+/// `timestamp`, `nonce`, then `extra`, then in safe mode `encrypt_type` and `msg_signature`) and
+/// the body (in safe mode `<xml><{tag}>{value}</{tag}><Encrypt/></xml>`).
+fn seal(
+    token: &str,
+    crypt: Option<&MsgCrypt>,
+    timestamp: &str,
+    extra: &[(&str, &str)],
+    (tag, value): (&str, &str),
+    xml: String,
+) -> (String, String) {
+    let nonce = rand::random::<u32>().to_string();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("signature", &push_signature(token, timestamp, &nonce))
+        .append_pair("timestamp", timestamp)
+        .append_pair("nonce", &nonce);
+    for (k, v) in extra {
+        query.append_pair(k, v);
+    }
+    let body = match crypt {
+        Some(crypt) => {
+            let encrypt = crypt.encrypt(&xml);
+            query
+                .append_pair("encrypt_type", "aes")
+                .append_pair("msg_signature", &msg_signature(token, timestamp, &nonce, &encrypt));
+            format!("<xml><{tag}>{}</{tag}><Encrypt>{}</Encrypt></xml>", cdata(value), cdata(&encrypt))
+        }
+        None => xml,
+    };
+    (query.finish(), body)
+}
+
+/// `url` with `query` appended (`?` or `&`).
+fn with_query(url: &str, query: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
 }
 
 impl Sim {
@@ -350,10 +412,26 @@ impl Sim {
     }
 
     /// The official account, checked for everything a push needs: a token, a key in safe mode
-    /// and a push URL.
+    /// and a push URL. A component app is pushed to only while authorized, through the
+    /// platform's message URL, in safe mode with the platform's token and key.
     fn push_target(&self, user: &str, appid: &str) -> Result<Target, SimError> {
         validate_user(user)?;
         let app = self.official_account(appid)?;
+        let channel = if app.is_component() { self.component_channel(app)? } else { self.own_channel(app)? };
+        Ok(Target {
+            appid: appid.to_owned(),
+            openid: ids::openid(appid, user),
+            original_id: app.original_id(),
+            url: channel.url,
+            token: channel.token,
+            crypt: channel.crypt,
+            component_appid: channel.component_appid,
+        })
+    }
+
+    /// The OA's own push URL, token and (in safe mode) key.
+    fn own_channel(&self, app: &App) -> Result<Channel, SimError> {
+        let appid = app.appid.as_str();
         let token = app
             .token
             .clone()
@@ -375,14 +453,55 @@ impl Sim {
                 "no push URL for {appid}: start the simulator with a push base (--push-base) or give the app a push_url"
             ))
         })?;
-        Ok(Target {
+        Ok(Channel { url, token, crypt, component_appid: None })
+    }
+
+    /// An authorized component app's pushes: the platform's message URL, token and key.
+    fn component_channel(&self, app: &App) -> Result<Channel, SimError> {
+        let appid = app.appid.as_str();
+        let c = self.authorized_component(appid).ok_or_else(|| {
+            SimError::Invalid(format!("{appid} is a component app not authorized to the third-party platform"))
+        })?;
+        let url = c.message_url(self.push_base(), appid).ok_or_else(|| {
+            SimError::Invalid("no message URL: start the simulator with a push base or give the component one".into())
+        })?;
+        Ok(Channel { url, crypt: Some(component_crypt(&c)?), token: c.token, component_appid: Some(c.component_appid) })
+    }
+
+    /// Seals one of the platform's own events (`InfoType` in `xml`) for its events URL: always
+    /// safe mode with the platform's token and key, receive id and envelope `AppId` = its appid.
+    pub(super) fn component_delivery(
+        &self,
+        c: &ComponentConfig,
+        info_type: &str,
+        appid: &str,
+        xml: String,
+    ) -> Result<PushDelivery, SimError> {
+        let crypt = component_crypt(c)?;
+        let url = c.events_url(self.push_base()).ok_or_else(|| {
+            SimError::Invalid("no events URL: start the simulator with a push base or give the component one".into())
+        })?;
+        let timestamp = self.now_seconds().to_string();
+        let (query, body) = seal(&c.token, Some(&crypt), &timestamp, &[], ("AppId", &c.component_appid), xml);
+        Ok(PushDelivery {
             appid: appid.to_owned(),
-            openid: ids::openid(appid, user),
-            original_id: app.original_id(),
-            url,
-            token,
-            crypt,
+            user: String::new(),
+            openid: String::new(),
+            original_id: String::new(),
+            event: info_type.to_owned(),
+            url: with_query(&url, &query),
+            body,
+            safe_mode: true,
+            component_appid: Some(c.component_appid.clone()),
+            expect_success: true,
+            token: c.token.clone(),
+            crypt: Some(crypt),
         })
+    }
+
+    /// Delivers a push with the configured retries; the outcome and the last answer's text.
+    pub(super) async fn deliver_with_retries(&self, d: PushDelivery) -> (PushOutcome, Option<String>) {
+        self.deliver_answered(d, self.push_retries().saturating_add(1), false).await
     }
 
     pub(super) fn official_account(&self, appid: &str) -> Result<&App, SimError> {
@@ -398,37 +517,19 @@ impl Sim {
         let now = self.now_seconds();
         let xml = event_xml(&t.original_id, &t.openid, now, event, event_key, ticket);
         let timestamp = now.to_string();
-        let nonce = rand::random::<u32>().to_string();
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query
-            .append_pair("signature", &push_signature(&t.token, &timestamp, &nonce))
-            .append_pair("timestamp", &timestamp)
-            .append_pair("nonce", &nonce)
-            .append_pair("openid", &t.openid);
-        let body = match &t.crypt {
-            Some(crypt) => {
-                let encrypt = crypt.encrypt(&xml);
-                query
-                    .append_pair("encrypt_type", "aes")
-                    .append_pair("msg_signature", &msg_signature(&t.token, &timestamp, &nonce, &encrypt));
-                format!(
-                    "<xml><ToUserName>{}</ToUserName><Encrypt>{}</Encrypt></xml>",
-                    cdata(&t.original_id),
-                    cdata(&encrypt)
-                )
-            }
-            None => xml,
-        };
-        let sep = if t.url.contains('?') { '&' } else { '?' };
+        let (query, body) =
+            seal(&t.token, t.crypt.as_ref(), &timestamp, &[("openid", &t.openid)], ("ToUserName", &t.original_id), xml);
         PushDelivery {
             appid: t.appid,
             user: user.to_owned(),
             openid: t.openid,
             original_id: t.original_id,
             event: event.to_owned(),
-            url: format!("{}{sep}{}", t.url, query.finish()),
+            url: with_query(&t.url, &query),
             body,
             safe_mode: t.crypt.is_some(),
+            component_appid: t.component_appid,
+            expect_success: false,
             token: t.token,
             crypt: t.crypt,
         }
@@ -436,6 +537,12 @@ impl Sim {
 
     /// Sends a push up to `attempts` times until it is answered 200; records it in the log.
     async fn deliver(&self, d: PushDelivery, attempts: u32, replay: bool) -> PushOutcome {
+        self.deliver_answered(d, attempts, replay).await.0
+    }
+
+    /// [`Sim::deliver`], and the text of the last HTTP answer (what the platform's events report).
+    async fn deliver_answered(&self, d: PushDelivery, attempts: u32, replay: bool) -> (PushOutcome, Option<String>) {
+        let mut answer = None;
         let mut tries: Vec<PushAttempt> = Vec::new();
         let outcome = match self.http_client() {
             Err(e) => {
@@ -449,12 +556,20 @@ impl Sim {
                 let mut answered = None;
                 for _ in 0..attempts.max(1) {
                     match send_once(&client, &d, timeout).await {
-                        Ok(body) => {
+                        Ok((200, body)) => {
                             tries.push(PushAttempt { http_status: Some(200), error: None });
+                            answer = Some(String::from_utf8_lossy(&body).into_owned());
                             answered = Some(judge_reply(&d, &body, tries.len()));
                             break;
                         }
+                        Ok((status, body)) => {
+                            answer = Some(String::from_utf8_lossy(&body).into_owned());
+                            let error = Some(format!("HTTP {status}"));
+                            tracing::debug!(url = %d.url, status, "push attempt failed");
+                            tries.push(PushAttempt { http_status: Some(status), error });
+                        }
                         Err(attempt) => {
+                            answer = None;
                             tracing::debug!(url = %d.url, ?attempt, "push attempt failed");
                             tries.push(attempt);
                         }
@@ -478,12 +593,12 @@ impl Sim {
             st.pushes.pop_front();
         }
         st.pushes.push_back(PushRecord { delivery: d, status: outcome.status, attempts: tries, replay });
-        outcome
+        (outcome, answer)
     }
 
     async fn push(&self, user: &str, t: Target, event: &str, event_key: &str, ticket: Option<&str>) -> PushOutcome {
         let d = self.delivery(user, t, event, event_key, ticket);
-        self.deliver(d, self.push_retries().saturating_add(1), false).await
+        self.deliver_with_retries(d).await.0
     }
 
     /// Marks the user as following the OA (or not); whether that changed anything.

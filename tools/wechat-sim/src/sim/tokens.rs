@@ -39,10 +39,22 @@ pub struct AccessToken {
     pub expires_in: i64,
 }
 
-/// An issued base access token.
+/// What a token in [`State::access_tokens`] was issued as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TokenKind {
+    /// An app's own token (`/cgi-bin/token`, `/cgi-bin/stable_token`).
+    App,
+    /// An authorizer access token the third-party platform got for an app.
+    Authorizer,
+    /// A `component_access_token`; its appid is the platform's.
+    Component,
+}
+
+/// An issued access token (of an app, an authorizer or the third-party platform).
 #[derive(Debug)]
 pub(super) struct IssuedToken {
     appid: String,
+    kind: TokenKind,
     expires_at: i64,
     /// When a newer token (or a forced refresh) ended this one early.
     revoked_at: Option<i64>,
@@ -89,18 +101,19 @@ struct StableTokenBody {
     force_refresh: Option<bool>,
 }
 
-fn revoke(tokens: &mut HashMap<String, IssuedToken>, token: &str, at: i64) {
+pub(super) fn revoke(tokens: &mut HashMap<String, IssuedToken>, token: &str, at: i64) {
     if let Some(t) = tokens.get_mut(token) {
         t.revoked_at = Some(t.revoked_at.map_or(at, |r| r.min(at)));
     }
 }
 
-fn issue(tokens: &mut HashMap<String, IssuedToken>, appid: &str, now: i64) -> String {
+fn issue(tokens: &mut HashMap<String, IssuedToken>, appid: &str, kind: TokenKind, now: i64) -> String {
     let token = ids::random_alphanumeric(TOKEN_LEN);
     tokens.insert(
         token.clone(),
         IssuedToken {
             appid: appid.to_owned(),
+            kind,
             expires_at: now.saturating_add(ACCESS_TOKEN_TTL_SECONDS * 1000),
             revoked_at: None,
         },
@@ -108,19 +121,41 @@ fn issue(tokens: &mut HashMap<String, IssuedToken>, appid: &str, now: i64) -> St
     token
 }
 
-fn prune(st: &mut State, now: i64) {
+/// The overlap rule of `/cgi-bin/token`, shared by component and authorizer tokens: a new token
+/// in `current`, the previous one valid 5 more minutes in `prev`, any older one dead at once.
+pub(super) fn rotate(
+    tokens: &mut HashMap<String, IssuedToken>,
+    (current, prev): (&mut Option<String>, &mut Option<String>),
+    appid: &str,
+    kind: TokenKind,
+    now: i64,
+) -> String {
+    if let Some(older) = prev.take() {
+        revoke(tokens, &older, now);
+    }
+    if let Some(previous) = current.take() {
+        revoke(tokens, &previous, now.saturating_add(TOKEN_OVERLAP_MILLIS));
+        *prev = Some(previous);
+    }
+    let token = issue(tokens, appid, kind, now);
+    *current = Some(token.clone());
+    token
+}
+
+pub(super) fn prune(st: &mut State, now: i64) {
     st.access_tokens.retain(|_, t| now.saturating_sub(t.end().0) < TOKEN_RETENTION_MILLIS);
 }
 
 impl Sim {
     /// The app whose credentials a token request names: a mini program or an official account
-    /// (40013 otherwise) with this secret (40125 otherwise).
+    /// (40013 otherwise) with this secret (40125 otherwise; always for a component app, which
+    /// has no secret: WeChat answers a secret request for an authorized app so).
     fn token_app(&self, appid: Option<&str>, secret: Option<&str>) -> Result<&App, WxError> {
         let app = appid
             .and_then(|a| self.registry.app(a))
             .filter(|a| a.is_mini_program() || a.is_official_account())
             .ok_or(WxError(errcode::INVALID_APPID))?;
-        if secret != Some(app.secret.as_str()) {
+        if !app.secret_matches(secret) {
             return Err(WxError(errcode::INVALID_APPSECRET));
         }
         Ok(app)
@@ -147,15 +182,7 @@ impl Sim {
             return Err(WxError(errcode::DAILY_QUOTA));
         }
         slot.token_calls += 1;
-        if let Some(older) = slot.normal_prev.take() {
-            revoke(access_tokens, &older, now);
-        }
-        if let Some(previous) = slot.normal.take() {
-            revoke(access_tokens, &previous, now.saturating_add(TOKEN_OVERLAP_MILLIS));
-            slot.normal_prev = Some(previous);
-        }
-        let token = issue(access_tokens, &app.appid, now);
-        slot.normal = Some(token.clone());
+        let token = rotate(access_tokens, (&mut slot.normal, &mut slot.normal_prev), &app.appid, TokenKind::App, now);
         Ok(AccessToken { access_token: token, expires_in: ACCESS_TOKEN_TTL_SECONDS })
     }
 
@@ -194,24 +221,32 @@ impl Sim {
             }
             slot.stable = None;
         }
-        let token = issue(access_tokens, &app.appid, now);
+        let token = issue(access_tokens, &app.appid, TokenKind::App, now);
         slot.stable = Some(token.clone());
         Ok(AccessToken { access_token: token, expires_in: ACCESS_TOKEN_TTL_SECONDS })
     }
 
-    /// Checks the `access_token` query parameter of an API call; the app it belongs to.
+    /// The appid and kind of a live token: unknown or superseded → 40001, past its 7200 s → 42001.
+    pub(super) fn live_token(&self, token: &str) -> Result<(String, TokenKind), WxError> {
+        let now = self.now_millis();
+        let st = lock(&self.state);
+        let t = st.access_tokens.get(token).ok_or(WxError(errcode::INVALID_CREDENTIAL))?;
+        let (end, revoked) = t.end();
+        if now >= end {
+            return Err(WxError(if revoked { errcode::INVALID_CREDENTIAL } else { errcode::ACCESS_TOKEN_EXPIRED }));
+        }
+        Ok((t.appid.clone(), t.kind))
+    }
+
+    /// Checks the `access_token` query parameter of an API call; the app it belongs to. An
+    /// authorizer access token stands for its app; a component_access_token is no access token
+    /// (40001).
     pub fn check_access_token(&self, q: &HashMap<String, String>) -> Result<&App, WxError> {
         let token = param(q, "access_token").ok_or(WxError(errcode::MISSING_ACCESS_TOKEN))?;
-        let now = self.now_millis();
-        let appid = {
-            let st = lock(&self.state);
-            let t = st.access_tokens.get(token).ok_or(WxError(errcode::INVALID_CREDENTIAL))?;
-            let (end, revoked) = t.end();
-            if now >= end {
-                return Err(WxError(if revoked { errcode::INVALID_CREDENTIAL } else { errcode::ACCESS_TOKEN_EXPIRED }));
-            }
-            t.appid.clone()
-        };
+        let (appid, kind) = self.live_token(token)?;
+        if kind == TokenKind::Component {
+            return Err(WxError(errcode::INVALID_CREDENTIAL));
+        }
         self.registry.app(&appid).ok_or(WxError(errcode::INVALID_CREDENTIAL))
     }
 }
