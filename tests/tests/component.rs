@@ -126,7 +126,7 @@ both_stores!(a_merchant_onboarded_through_the_authorization_page_logs_users_in_a
     let login = e.login("ann", M4_MP).await;
     let v = login.expect_ok().clone();
     let (openid, _) = e.truth("ann", M4_MP).await;
-    assert_eq!(v["linked"][0]["openid"], openid, "{v}");
+    assert_eq!(v["openid"], openid, "{v}");
     assert!(e.calls("/sns/component/jscode2session").await >= 1);
     assert_eq!(e.calls("/sns/jscode2session").await, 0, "no secret login was tried");
 
@@ -137,8 +137,9 @@ both_stores!(a_merchant_onboarded_through_the_authorization_page_logs_users_in_a
     let linked = walk.confirmed.unwrap_or_else(|| panic!("{:?} {}", walk.hops, walk.last.text)).expect_ok().clone();
     assert_eq!(linked["pivot_linked"], true, "{linked}");
     assert!(e.calls("/sns/oauth2/component/access_token").await >= 1);
+    assert!(linked["linked"].as_array().unwrap().iter().any(|l| l["appid"] == M4_OA), "{linked}");
     let (oa_openid, _) = e.truth("ann", M4_OA).await;
-    assert!(linked["linked"].as_array().unwrap().iter().any(|l| l["openid"] == oa_openid.as_str()), "{linked}");
+    let by_oa = e.get(&format!("/v1/identities/{M4_OA}/{oa_openid}"), Some(&e.admin_key())).await.expect_ok().clone();
 
     // The same person logs into the platform's mini program: one person, joined by the pivot.
     let plat = e.login("ann", PLATFORM_MP).await.expect_ok().clone();
@@ -148,6 +149,7 @@ both_stores!(a_merchant_onboarded_through_the_authorization_page_logs_users_in_a
     let (plat_openid, _) = e.truth("ann", PLATFORM_MP).await;
     let id2 = e.get(&format!("/v1/identities/{PLATFORM_MP}/{plat_openid}"), Some(&e.admin_key())).await.expect_ok().clone();
     assert_eq!(id["person_id"], id2["person_id"], "{id} {id2}");
+    assert_eq!(id["person_id"], by_oa["person_id"], "{id} {by_oa}");
 });
 
 both_stores!(a_cold_start_uses_the_stored_ticket_and_two_instances_fetch_one_token, |kind| async move {
@@ -157,7 +159,8 @@ both_stores!(a_cold_start_uses_the_stored_ticket_and_two_instances_fetch_one_tok
     // Two fresh instances (cold starts) over the same table, asking at once: the stored
     // ticket serves, and WeChat is asked for one component token.
     let (a, b) = (e.fresh_bridge(), e.fresh_bridge());
-    let (ta, tb) = tokio::join!(a.broker().component_token(), b.broker().component_token());
+    let (ba, bb) = (a.broker(), b.broker());
+    let (ta, tb) = tokio::join!(ba.component_token(), bb.component_token());
     assert_eq!(ta.unwrap().expose(), tb.unwrap().expose());
     assert_eq!(e.calls("/cgi-bin/component/api_component_token").await, 1);
     assert_eq!(stored_ticket(&e).await.as_deref(), Some(ticket.as_str()));

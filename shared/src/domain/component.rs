@@ -309,7 +309,7 @@ impl Components<'_> {
             tracing::warn!(%appid, "unauthorized for an app registered with its own secret: ignored");
             return Ok(());
         }
-        if it.n(reg::AUTHORIZED_AT).is_some_and(|at| at >= created) {
+        if it.n(reg::AUTHORIZED_AT).is_some_and(|at| at > created) {
             tracing::info!(%appid, "an unauthorized older than the app's last authorization: ignored");
             return Ok(());
         }

@@ -15,6 +15,7 @@ use crate::registry::{App, ComponentConfig, Registry};
 mod component;
 mod cs;
 mod oauth;
+mod open;
 mod push;
 mod qr;
 mod tokens;
@@ -170,6 +171,8 @@ pub mod errcode {
     pub const AUTH_CODE_EXPIRED: i64 = 61010;
     /// An authorizer_refresh_token that is not the app's current one.
     pub const REFRESH_TOKEN_INVALID: i64 = 61023;
+    /// `/cgi-bin/open/get`: the app is bound to no open-platform account.
+    pub const OPEN_NOT_EXISTS: i64 = 89002;
 
     // Codes of WeChat's web-authorization error page (`/connect/oauth2/authorize`, contract §2.1).
     /// `redirect_uri` host is not one of the OA's web-authorization domains.
@@ -215,6 +218,7 @@ pub fn errmsg_for(code: i64) -> &'static str {
         errcode::RESPONSE_COUNT_LIMIT => "out of response count limit",
         errcode::DATA_FORMAT_ERROR => "data format error",
         errcode::API_UNAUTHORIZED => "api unauthorized",
+        errcode::OPEN_NOT_EXISTS => "open not exists",
         errcode::COMPONENT_UNAUTHORIZED => "component is not authorized by this account",
         errcode::TICKET_EXPIRED => "component ticket is expired",
         errcode::TICKET_INVALID => "component ticket is invalid",

@@ -39,6 +39,7 @@ pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
 /// The QR image (on `mp.weixin.qq.com`).
 pub const SHOWQRCODE: &str = "/cgi-bin/showqrcode";
 pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+pub const OPEN_GET: &str = "/cgi-bin/open/get";
 // The third-party platform's paths (contract §11).
 pub const COMPONENT_TOKEN: &str = "/cgi-bin/component/api_component_token";
 pub const COMPONENT_START_PUSH_TICKET: &str = "/cgi-bin/component/api_start_push_ticket";
@@ -66,6 +67,7 @@ pub(crate) fn routes(sim: Arc<Sim>) -> Router<Arc<Sim>> {
         .route(QRCODE_CREATE, post(qrcode_create))
         .route(SHOWQRCODE, get(showqrcode))
         .route(CUSTOM_SEND, post(custom_send))
+        .route(OPEN_GET, post(open_get))
         .route(COMPONENT_TOKEN, post(component_token))
         .route(COMPONENT_START_PUSH_TICKET, post(start_push_ticket))
         .route(COMPONENT_CREATE_PREAUTHCODE, post(create_preauthcode))
@@ -252,6 +254,13 @@ async fn showqrcode(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Respo
         ([(header::CONTENT_TYPE, "image/png")], crate::sim::QR_PNG).into_response()
     } else {
         (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "404 Not Found").into_response()
+    }
+}
+
+async fn open_get(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    match sim.open_get(&query_map(q.as_deref()), &body) {
+        Ok(open_appid) => wx_json(&serde_json::json!({"errcode": 0, "errmsg": "ok", "open_appid": open_appid})),
+        Err(e) => e.into_response(),
     }
 }
 
