@@ -16,7 +16,10 @@
 //!
 //! Where the contract is silent: an unknown `component_appid` (or none configured) is 40013, a
 //! missing authorization code 61009, a missing `auth_type` on the authorization page means both
-//! kinds (3). Tickets are remembered for 7 days (an older one answers 61006, not 61005).
+//! kinds (3). Tickets are remembered for 7 days (an older one answers 61006, not 61005). The
+//! page's `redirect_uri` is not checked against a 授权发起页域名 (the registry has none), but a
+//! merchant approving with a redirect needs one. `func_info` is a fixed set per kind (OA: 1, 2,
+//! 3, 4, 6, 7, 11; mini program: 17, 18, 19, 25, 30, 31, 36, 37, 40).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

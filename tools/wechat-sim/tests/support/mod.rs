@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Request, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http_body_util::BodyExt;
@@ -79,7 +79,17 @@ pub async fn get_as(app: &Router, user: &str, uri: &str) -> Reply {
 }
 
 pub async fn post(app: &Router, uri: &str, body: Value) -> Reply {
-    let req = Request::post(uri)
+    send_json(app, Method::POST, uri, body).await
+}
+
+pub async fn put(app: &Router, uri: &str, body: Value) -> Reply {
+    send_json(app, Method::PUT, uri, body).await
+}
+
+async fn send_json(app: &Router, method: Method, uri: &str, body: Value) -> Reply {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .expect("request");
