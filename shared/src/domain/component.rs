@@ -22,7 +22,8 @@ use crate::items::component::{self as cmp, AuthCode};
 use crate::items::{registry as reg, token};
 use crate::model::{AppKind, Auth, Owner, Role};
 use crate::registry::{App, AppInfo};
-use crate::store::{ItemExt, StoreError};
+use crate::ports::{Clock, Ids};
+use crate::store::{ItemExt, Store, StoreError};
 use crate::wechat::push as wx;
 
 /// An event signed further from now than this is a replay, not WeChat.
@@ -41,6 +42,21 @@ pub struct Components<'a> {
     pub registrar: Registrar<'a>,
     pub apps: &'a dyn Directory,
     pub urls: &'a Urls,
+}
+
+/// A one-time onboarding link for `merchant` (`wxbridge onboard`, the admin API): the merchant
+/// opens it without any credential of the bridge, once, within `life_secs`.
+pub async fn issue_link(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    ids: &dyn Ids,
+    public_base: &str,
+    merchant: &MerchantId,
+    life_secs: i64,
+) -> Result<String, Error> {
+    let token = ids.token();
+    store.write(cmp::link(&token, merchant, clock.now_secs() + life_secs)).await?;
+    Ok(format!("{public_base}/v1/component/onboard?merchant={merchant}&link={token}"))
 }
 
 /// An authorization event, checked and decrypted.
@@ -162,14 +178,11 @@ impl Components<'_> {
         cmp::onboarding_merchant(it, self.broker.clock.now_secs())
     }
 
-    /// A one-time onboarding link for `merchant` (`wxbridge onboard`, the admin API): the
-    /// merchant opens it without any credential of the bridge.
+    /// A one-time onboarding link for `merchant` (the admin API): see [`issue_link`].
     pub async fn issue_link(&self, merchant: &MerchantId, life_secs: i64) -> Result<String, Error> {
         self.component()?;
-        let token = self.broker.ids.token();
-        let ttl = self.broker.clock.now_secs() + life_secs;
-        self.broker.store.write(cmp::link(&token, merchant, ttl)).await?;
-        Ok(format!("{}/v1/component/onboard?merchant={merchant}&link={token}", self.urls.public_base))
+        let b = &self.broker;
+        issue_link(b.store, b.clock, b.ids, &self.urls.public_base, merchant, life_secs).await
     }
 
     /// Spends a link made for `merchant`; anything else (another merchant's, spent, expired)

@@ -42,6 +42,9 @@ commands:
   app-delete APPID                  remove an app: its logins stop, its links stay
   merchant-key MERCHANT             issue a merchant key (shown once; only its hash is kept)
   revoke-key MERCHANT KEY_ID        revoke one of a merchant's keys
+  onboard MERCHANT                  print a one-time link (7 days) that sends the merchant to
+                                    WeChat's page to authorize the platform's third-party
+                                    platform; the link is on $PUBLIC_BASE
   register --appid APPID --kind KIND --owner OWNER [--role ROLE] [--name NAME]
            [--open-platform OP] [--safe-mode | --no-safe-mode] [--web-auth-domain HOST ...]
            [--secrets-stdin] [--force]
@@ -86,6 +89,7 @@ enum Command {
     AppDelete(AppId),
     MerchantKey(MerchantId),
     RevokeKey(MerchantId, String),
+    Onboard(MerchantId),
 }
 
 impl Command {
@@ -280,7 +284,8 @@ fn parse(argv: impl IntoIterator<Item = String>, env_table: Option<String>) -> R
         ("app-delete", [appid]) => Command::AppDelete(id(AppId::parse, appid)?),
         ("merchant-key", [m]) => Command::MerchantKey(id(MerchantId::parse, m)?),
         ("revoke-key", [m, key_id]) => Command::RevokeKey(id(MerchantId::parse, m)?, (*key_id).to_owned()),
-        ("registry" | "app-put" | "app-get" | "app-delete" | "merchant-key" | "revoke-key", _) => {
+        ("onboard", [m]) => Command::Onboard(id(MerchantId::parse, m)?),
+        ("registry" | "app-put" | "app-get" | "app-delete" | "merchant-key" | "revoke-key" | "onboard", _) => {
             return Err(usage(&format!("wrong operands for {name}")))
         }
         ("register", _) => return Err(usage("register takes no operands: the appid is --appid APPID")),
@@ -365,6 +370,23 @@ async fn registry_command(args: &Args, table: &str) -> Result<Option<String>, Fa
     use shared::registry::{App, Holder};
     use shared::vault::{KmsKey, LocalKey, Vault, LOCAL_DEV_KEY};
     use std::sync::Arc;
+    if let Command::Onboard(m) = &args.command {
+        let base = std::env::var("PUBLIC_BASE")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| Failure::Usage("onboard prints a link on the bridge's origin: set PUBLIC_BASE".into()))?;
+        let store = store(args.endpoint.as_deref(), table).await;
+        let link = shared::domain::component::issue_link(
+            &store,
+            &SystemClock,
+            &RandomIds,
+            base.trim_end_matches('/'),
+            m,
+            7 * 24 * 3600,
+        )
+        .await?;
+        return Ok(Some(link));
+    }
     if !matches!(
         args.command,
         Command::Import
@@ -388,7 +410,7 @@ async fn registry_command(args: &Args, table: &str) -> Result<Option<String>, Fa
         }
     };
     let directory = StoreDirectory { store: store.clone(), vault: None };
-    let r = Registrar { store: &*store, vault: &vault, directory: &directory, clock: &SystemClock };
+    let r = Registrar { store: &*store, vault: Some(&vault), directory: &directory, clock: &SystemClock };
     Ok(Some(match &args.command {
         Command::Import => {
             let done = r.import(&load_registry(&args.registry)?).await?;
