@@ -22,8 +22,10 @@ use crate::domain::webauth::WebAuth;
 use crate::domain::Urls;
 use crate::error::Error;
 use crate::ids::Secret;
+use crate::ids::{AppId, Code, UnionId};
 use crate::pairwise::Pairwise;
 use crate::ports::{Clock, Ids, RandomIds, SystemClock};
+use crate::registry::App;
 use crate::registry::Registry;
 use crate::session_seal::{derive, SessionSeal};
 use crate::settings::{self, Mode, Settings, Source};
@@ -33,8 +35,6 @@ use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::vault::{KmsKey, LocalKey, Vault, LOCAL_DEV_KEY};
 use crate::wechat::client::WeChatClient;
-use crate::ids::{AppId, Code, UnionId};
-use crate::registry::App;
 use crate::wechat::{AuthorizerGrant, AuthorizerInfo, NoWeChat, QrCode, Session, WeChat, WebGrant};
 
 /// How operators' requests (identity-api) are authenticated.
@@ -189,7 +189,12 @@ impl Bridge {
     }
     /// Changes the registry (apps with secrets only where they can be sealed).
     pub fn registrar(&self) -> Result<Registrar<'_>, Error> {
-        Ok(Registrar { store: &*self.store, vault: self.vault.as_ref(), directory: &*self.directory, clock: &*self.clock })
+        Ok(Registrar {
+            store: &*self.store,
+            vault: self.vault.as_ref(),
+            directory: &*self.directory,
+            clock: &*self.clock,
+        })
     }
     pub fn tokens(&self) -> &Tokens {
         &self.tokens

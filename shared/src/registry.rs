@@ -110,7 +110,9 @@ impl App {
         }
         if self.auth == Auth::Component {
             if !matches!(self.kind, AppKind::MiniProgram | AppKind::OfficialAccount) {
-                return Err(format!("app {id}: only mini programs and official accounts authorize a third-party platform"));
+                return Err(format!(
+                    "app {id}: only mini programs and official accounts authorize a third-party platform"
+                ));
             }
             // Holding a secret for an app that authorized the platform would defeat the point.
             if !self.secret.expose().is_empty() || self.token.is_some() || self.encoding_aes_key.is_some() {

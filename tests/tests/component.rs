@@ -77,7 +77,10 @@ fn event(e: &Env, inner: &str, timestamp: i64) -> (String, Vec<u8>) {
     let token = s(&c["token"]);
     let sig = sha1_sorted(&[&token, &ts, &nonce]);
     let msg_sig = sha1_sorted(&[&token, &ts, &nonce, &enc]);
-    let body = format!("<xml><AppId><![CDATA[{}]]></AppId><Encrypt><![CDATA[{enc}]]></Encrypt></xml>", s(&c["component_appid"]));
+    let body = format!(
+        "<xml><AppId><![CDATA[{}]]></AppId><Encrypt><![CDATA[{enc}]]></Encrypt></xml>",
+        s(&c["component_appid"])
+    );
     (
         format!("/v1/component/events?signature={sig}&timestamp={ts}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_sig}"),
         body.into_bytes(),
@@ -115,10 +118,18 @@ both_stores!(a_merchant_onboarded_through_the_authorization_page_logs_users_in_a
     for (appid, kind) in [(M4_MP, "mini_program"), (M4_OA, "official_account")] {
         let info = app_info(&e, appid).await;
         let v = info.expect_ok();
-        assert_eq!((v["auth"].as_str(), v["owner"].as_str(), v["kind"].as_str()), (Some("component"), Some("m4"), Some(kind)));
+        assert_eq!(
+            (v["auth"].as_str(), v["owner"].as_str(), v["kind"].as_str()),
+            (Some("component"), Some("m4"), Some(kind))
+        );
         assert_eq!((v["has_token"].as_bool(), v["open_platform"].as_str()), (Some(false), Some("op_m4")), "{v}");
         // No secret of the merchant is held: the app item has nothing sealed.
-        let it = e.store().get(&shared::items::registry::app_key(&shared::ids::AppId::parse(appid).unwrap())).await.unwrap().unwrap();
+        let it = e
+            .store()
+            .get(&shared::items::registry::app_key(&shared::ids::AppId::parse(appid).unwrap()))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!it.contains_key("sealed"), "{it:?}");
     }
 
@@ -147,7 +158,8 @@ both_stores!(a_merchant_onboarded_through_the_authorization_page_logs_users_in_a
     walk.confirmed.expect("confirmed").expect_ok();
     let id = e.get(&format!("/v1/identities/{M4_MP}/{openid}"), Some(&e.admin_key())).await.expect_ok().clone();
     let (plat_openid, _) = e.truth("ann", PLATFORM_MP).await;
-    let id2 = e.get(&format!("/v1/identities/{PLATFORM_MP}/{plat_openid}"), Some(&e.admin_key())).await.expect_ok().clone();
+    let id2 =
+        e.get(&format!("/v1/identities/{PLATFORM_MP}/{plat_openid}"), Some(&e.admin_key())).await.expect_ok().clone();
     assert_eq!(id["person_id"], id2["person_id"], "{id} {id2}");
     assert_eq!(id["person_id"], by_oa["person_id"], "{id} {by_oa}");
 });
@@ -329,11 +341,19 @@ both_stores!(refused_tokens_are_refreshed_once_and_lost_refresh_tokens_recovered
     assert!(!t.expose().is_empty());
     assert_eq!(e.calls("/cgi-bin/component/api_get_authorizer_info").await, infos + 1);
     let it = e.store().get(&key).await.unwrap().unwrap();
-    assert!(!matches!(it.get("refresh"), Some(Attr::S(r)) if r == "refreshtoken@@@lost"), "the new refresh token is kept");
+    assert!(
+        !matches!(it.get("refresh"), Some(Attr::S(r)) if r == "refreshtoken@@@lost"),
+        "the new refresh token is kept"
+    );
 
     // Refused beyond recovery: the app is marked, a clear error, and WeChat is not asked again.
     e.store()
-        .write(Write::Update { key: key.clone(), set: vec![("expires".into(), Attr::N(0))], remove: vec![], cond: vec![] })
+        .write(Write::Update {
+            key: key.clone(),
+            set: vec![("expires".into(), Attr::N(0))],
+            remove: vec![],
+            cond: vec![],
+        })
         .await
         .unwrap();
     e.fault("/cgi-bin/component/api_authorizer_token", json!({"errcode": 61023, "times": 2})).await;
@@ -377,4 +397,105 @@ both_stores!(a_onetime_onboarding_link_opens_once_for_its_merchant, |kind| async
 fn url_param(url: &str, name: &str) -> Option<String> {
     let q = url.split_once('?')?.1.split('#').next()?;
     form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+both_stores!(a_site_binds_through_an_authorized_official_account_qr_push_and_confirm, |kind| async move {
+    // QR codes made with the authorizer token, the scan pushed to the platform's one message
+    // URL in safe mode with the platform's key, the confirm through the platform's web
+    // authorization: the official account's owner never gave the bridge a secret.
+    let e = env(kind).await;
+    onboarded(&e).await;
+    let admin = e.admin_key();
+    let site = json!({"login_url": "https://m4.example.com/login", "official_accounts": [M4_OA]});
+    assert_eq!(e.put("/v1/admin/sites/m4-shop", &site, Some(&admin)).await.status, 201);
+    let key = s(&e.post("/v1/admin/sites/m4-shop/keys", &json!({}), Some(&admin)).await.body["key"]);
+    let sc = e.post("/v1/qr/scenes", &json!({"site_user_id": "shopper-4", "appid": M4_OA}), Some(&key)).await;
+    assert_eq!(sc.status, 201, "{}", sc.text);
+    assert_eq!(e.calls("/cgi-bin/stable_token").await, 0, "no secret token was asked for");
+    let (r, walk) = e.scan_and_confirm("flo", sc.body["ticket"].as_str().unwrap()).await;
+    assert_eq!(r["event"], "subscribe", "{r}");
+    assert_eq!(walk.result().as_deref(), Some("bound"), "{:?} {}", walk.hops, walk.last.text);
+    let pushed = e.get("/sim/pushes", None).await.expect_ok().clone();
+    let to_oa =
+        pushed["pushes"].as_array().unwrap().iter().rev().find(|p| p["appid"] == M4_OA).cloned().unwrap_or_default();
+    assert!(to_oa.to_string().contains(&format!("/v1/wechat/push/{M4_OA}")), "{to_oa}");
+    let st = e.get(&format!("/v1/qr/scenes/{}", s(&sc.body["scene"])), Some(&key)).await.expect_ok().clone();
+    let (openid, _) = e.truth("flo", M4_OA).await;
+    assert_eq!((s(&st["status"]), s(&st["openid"])), ("bound".to_owned(), openid));
+});
+
+/// The figures for the closing note: WeChat token calls for 1 000 logins across 50 component
+/// apps, and a component login's latency beside a secret login's (devstack in process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn figures_token_calls_per_1000_logins_across_50_apps() {
+    let e = env(StoreKind::Dynamo).await;
+    push_ticket(&e).await;
+    let apps: Vec<String> = (0..50).map(|i| format!("wx6f7a8b9c0d1e{i:04}")).collect();
+    for a in &apps {
+        let app = json!({"name": a, "kind": "mini_program", "role": "merchant_mp", "owner": "m5",
+            "open_platform": "op_m5", "auth": "component"});
+        let put = e.put(&format!("/sim/apps/{a}"), &app, None).await;
+        assert!(put.status < 300, "{}", put.text);
+    }
+    let page = onboard(&e, "m5").await;
+    let refs: Vec<&str> = apps.iter().map(String::as_str).collect();
+    for a in approve(&e, "m5", &page, &refs).await {
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let before = (
+        e.calls("/cgi-bin/component/api_component_token").await,
+        e.calls("/cgi-bin/component/api_authorizer_token").await,
+    );
+    let started = std::time::Instant::now();
+    for round in 0..20 {
+        let mut tasks = Vec::new();
+        for (i, a) in apps.iter().enumerate() {
+            let (e, a) = (&e, a.clone());
+            tasks.push(async move { e.login(&format!("u{round}-{i}"), &a).await.status });
+        }
+        for status in futures::future::join_all(tasks).await {
+            assert_eq!(status, 200);
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = (
+        e.calls("/cgi-bin/component/api_component_token").await,
+        e.calls("/cgi-bin/component/api_authorizer_token").await,
+    );
+    // Every app's authorizer token, used once its first life is over: one refresh each.
+    e.advance_clock(7200).await;
+    for a in &apps {
+        let app = e.stack.bridge.directory().app(&shared::ids::AppId::parse(a).unwrap()).await.unwrap().unwrap();
+        for _ in 0..3 {
+            e.stack.bridge.broker().access_token(&app).await.unwrap();
+        }
+    }
+    let refreshed = e.calls("/cgi-bin/component/api_authorizer_token").await - after.1;
+    println!(
+        "figures: 1000 logins across 50 component apps in {elapsed:?}: {} component-token fetches, {} authorizer-token fetches; \
+         after one token life, 150 authorizer-token uses: {refreshed} fetches (50 apps)",
+        after.0 - before.0,
+        after.1 - before.1
+    );
+    assert!(after.0 - before.0 <= 1, "at most one component-token fetch per token life");
+    assert_eq!(after.1 - before.1, 0, "logins need no authorizer token");
+    assert_eq!(refreshed, 50, "one authorizer-token fetch per app per token life");
+
+    // Latency: sequential logins, secret (merchant 1) against component (one of m5's).
+    let mut secret = Vec::new();
+    let mut component = Vec::new();
+    for i in 0..100 {
+        let t = std::time::Instant::now();
+        assert_eq!(e.login(&format!("lat-{i}"), MERCHANT1_MP).await.status, 200);
+        secret.push(t.elapsed());
+        let t = std::time::Instant::now();
+        assert_eq!(e.login(&format!("lat-{i}"), &apps[i % 50]).await.status, 200);
+        component.push(t.elapsed());
+    }
+    secret.sort();
+    component.sort();
+    println!(
+        "figures: first login p50 secret {:?} / component {:?}; p90 {:?} / {:?} (devstack in process, DynamoDB Local)",
+        secret[50], component[50], secret[90], component[90]
+    );
 }

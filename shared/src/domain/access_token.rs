@@ -267,7 +267,9 @@ impl<'a> Broker<'a> {
                         // knows the current one.
                         tracing::warn!(appid = %app.appid, "authorizer refresh token refused: recovering it");
                         let info = self
-                            .with_component_token(|t| async move { self.wechat.authorizer_info(c, &t, &app.appid).await })
+                            .with_component_token(
+                                |t| async move { self.wechat.authorizer_info(c, &t, &app.appid).await },
+                            )
                             .await?;
                         match exchange(info.refresh_token).await {
                             Err(e) if refresh_token_invalid(&e) => Err(Error::ReauthorizationRequired),
@@ -276,7 +278,11 @@ impl<'a> Broker<'a> {
                     }
                     other => other,
                 }?;
-                Ok(Fetched { token: grant.access_token, expires_in: grant.expires_in, refresh: Some(grant.refresh_token) })
+                Ok(Fetched {
+                    token: grant.access_token,
+                    expires_in: grant.expires_in,
+                    refresh: Some(grant.refresh_token),
+                })
             }
         }
     }

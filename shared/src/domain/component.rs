@@ -21,8 +21,8 @@ use crate::ids::{AppId, MerchantId, OpenPlatformId, Secret};
 use crate::items::component::{self as cmp, AuthCode};
 use crate::items::{registry as reg, token};
 use crate::model::{AppKind, Auth, Owner, Role};
-use crate::registry::{App, AppInfo};
 use crate::ports::{Clock, Ids};
+use crate::registry::{App, AppInfo};
 use crate::store::{ItemExt, Store, StoreError};
 use crate::wechat::push as wx;
 
@@ -62,9 +62,20 @@ pub async fn issue_link(
 /// An authorization event, checked and decrypted.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
-    Ticket { ticket: Secret, created: i64 },
-    Authorized { appid: AppId, code: Secret, pre_auth_code: Option<Secret>, created: i64 },
-    Unauthorized { appid: AppId, created: i64 },
+    Ticket {
+        ticket: Secret,
+        created: i64,
+    },
+    Authorized {
+        appid: AppId,
+        code: Secret,
+        pre_auth_code: Option<Secret>,
+        created: i64,
+    },
+    Unauthorized {
+        appid: AppId,
+        created: i64,
+    },
     /// Another InfoType (component-side notices the bridge does not act on).
     Other(String),
 }
@@ -222,7 +233,12 @@ impl Components<'_> {
 
     /// `GET /v1/component/authorized?merchant&onboarding&auth_code`: the merchant is back
     /// from WeChat's page; registers what it approved.
-    pub async fn authorized(&self, merchant: &MerchantId, onboarding: &str, code: &Secret) -> Result<Vec<AppInfo>, Error> {
+    pub async fn authorized(
+        &self,
+        merchant: &MerchantId,
+        onboarding: &str,
+        code: &Secret,
+    ) -> Result<Vec<AppInfo>, Error> {
         self.component()?;
         if self.onboarding_merchant(onboarding).await?.as_ref() != Some(merchant) {
             return Err(Error::OnboardingInvalid);
@@ -308,7 +324,13 @@ impl Components<'_> {
             primary: false,
         };
         let expires = b.clock.now_millis() + grant.expires_in.max(0) * 1000;
-        let tokens = token::authorized(&token::key(appid), &grant.access_token, expires, &grant.refresh_token, b.clock.now_millis());
+        let tokens = token::authorized(
+            &token::key(appid),
+            &grant.access_token,
+            expires,
+            &grant.refresh_token,
+            b.clock.now_millis(),
+        );
         self.registrar.authorize(&app, at_secs, tokens).await?;
         tracing::info!(%appid, %merchant, kind = %kind, "app registered by its merchant's authorization");
         Ok(appid.clone())

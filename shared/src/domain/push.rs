@@ -7,6 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::component::Component;
 use crate::directory::{Directory, DirectoryExt};
 use crate::domain::scene::{ScanOutcome, Scenes};
 use crate::domain::sitelink::SiteLinks;
@@ -14,7 +15,6 @@ use crate::error::Error;
 use crate::ids::{AppId, OpenId, Secret};
 use crate::items::push_seen::{self, Reply};
 use crate::items::{identity, Tx, TxError};
-use crate::component::Component;
 use crate::model::{AppKind, Auth};
 use crate::registry::App;
 use crate::store::StoreError;

@@ -129,7 +129,9 @@ impl Registrar<'_> {
             }
         }
         let sealed = match app.auth {
-            Auth::Secret => Some(self.vault()?.seal(AppSecrets::of(app).to_json().as_bytes(), &reg::sealed_aad(&app.appid)).await?),
+            Auth::Secret => {
+                Some(self.vault()?.seal(AppSecrets::of(app).to_json().as_bytes(), &reg::sealed_aad(&app.appid)).await?)
+            }
             Auth::Component => None,
         };
         let cond = match &existing {

@@ -551,7 +551,8 @@ mod tests {
 
     #[test]
     fn the_cookie_is_host_only_and_secure_on_https() {
-        let urls = |b: &str| Urls { public_base: b.into(), open_base: b.into(), mp_base: b.into(), component_appid: None };
+        let urls =
+            |b: &str| Urls { public_base: b.into(), open_base: b.into(), mp_base: b.into(), component_appid: None };
         let https = set_cookie(&urls("https://id.example.com"), "v");
         assert!(https.starts_with("__Host-wxb_v=v; Path=/;") && https.ends_with("; Secure"), "{https}");
         assert!(https.contains("HttpOnly") && https.contains("SameSite=Lax") && !https.contains("Domain"));

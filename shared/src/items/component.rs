@@ -54,10 +54,7 @@ pub fn keep_ticket(component: &AppId, ticket: &Secret, created: i64, seen: Optio
         Some(c) => vec![Check::Eq(CREATED.into(), Attr::N(c))],
         None => vec![Check::NotExists],
     };
-    Write::Put {
-        item: item(&ticket_key(component), [(TICKET, s(ticket.expose())), (CREATED, Attr::N(created))]),
-        cond,
-    }
+    Write::Put { item: item(&ticket_key(component), [(TICKET, s(ticket.expose())), (CREATED, Attr::N(created))]), cond }
 }
 
 pub fn onboarding_key(id: &str) -> Key {
@@ -84,8 +81,14 @@ pub fn auth_code_key(code: &Secret) -> Key {
 /// What an authorization code's item says.
 pub enum AuthCode {
     /// Being registered by `claimed` (another request, or a holder that died).
-    Claimed { merchant: MerchantId, claimed: String },
-    Done { merchant: MerchantId, apps: Vec<AppId> },
+    Claimed {
+        merchant: MerchantId,
+        claimed: String,
+    },
+    Done {
+        merchant: MerchantId,
+        apps: Vec<AppId>,
+    },
 }
 
 impl AuthCode {

@@ -84,14 +84,26 @@ pub fn release_lease(key: &Key, me: &str) -> Write {
 
 /// Stores the fresh token (and the refresh token that came with it) and gives the lease back,
 /// while the lease is still `me`'s.
-pub fn store(key: &Key, me: &str, token: &Secret, expires_millis: i64, version: i64, refresh: Option<&Secret>) -> Write {
+pub fn store(
+    key: &Key,
+    me: &str,
+    token: &Secret,
+    expires_millis: i64,
+    version: i64,
+    refresh: Option<&Secret>,
+) -> Write {
     let mut set = vec![
         (TOKEN.into(), s(token.expose())),
         (EXPIRES.into(), Attr::N(expires_millis)),
         (VERSION.into(), Attr::N(version)),
     ];
     set.extend(refresh.map(|r| (REFRESH.to_owned(), s(r.expose()))));
-    Write::Update { key: key.clone(), set, remove: vec![LEASE.into(), LEASE_UNTIL.into()], cond: vec![Check::Eq(LEASE.into(), s(me))] }
+    Write::Update {
+        key: key.clone(),
+        set,
+        remove: vec![LEASE.into(), LEASE_UNTIL.into()],
+        cond: vec![Check::Eq(LEASE.into(), s(me))],
+    }
 }
 
 /// Marks the authorization gone and gives the lease back.

@@ -485,9 +485,12 @@ mod tests {
         assert_eq!(mp.kind, AppKind::MiniProgram);
         assert!(mp.open_platform.is_some());
         assert!(reg.apps_with_role("pivot_oa").all(|a| a.safe_mode));
-        for app in reg.apps.iter().filter(|a| a.is_official_account() || a.is_website()) {
+        // A component app's web authorization returns to the platform's domains instead.
+        for app in reg.apps.iter().filter(|a| (a.is_official_account() || a.is_website()) && !a.is_component()) {
             assert!(app.allows_web_auth_redirect("http://127.0.0.1:8080/cb"), "{}", app.appid);
         }
+        let platform = reg.component.as_ref().expect("the demo third-party platform");
+        assert!(platform.allows_web_auth_redirect("http://127.0.0.1:8080/cb"));
     }
 
     #[test]

@@ -619,7 +619,17 @@ mod tests {
         let keys: Vec<&str> = doc.top.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["_comment", "apps", "site", "sites", "menu_login_key", "credentials", "return_url_allow", "merchant_keys"]
+            [
+                "_comment",
+                "apps",
+                "site",
+                "sites",
+                "menu_login_key",
+                "credentials",
+                "return_url_allow",
+                "merchant_keys",
+                "component"
+            ]
         );
         assert!(text.find("\"appid\"").unwrap() < text.find("\"name\"").unwrap());
     }

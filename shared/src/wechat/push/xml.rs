@@ -243,7 +243,8 @@ fn bad(why: &str) -> Error {
 /// CreateTime and MsgType; a safe-mode envelope needs only `Encrypt`.
 pub fn parse(body: &[u8]) -> Result<PushMessage, Error> {
     let m = read(body)?;
-    if m.encrypt.is_none() && (m.to_user.is_empty() || m.from_user.is_empty() || m.msg_type.is_empty() || m.create_time == 0)
+    if m.encrypt.is_none()
+        && (m.to_user.is_empty() || m.from_user.is_empty() || m.msg_type.is_empty() || m.create_time == 0)
     {
         return Err(bad("ToUserName, FromUserName, CreateTime and MsgType are required"));
     }
