@@ -150,9 +150,7 @@ impl Bridge {
         };
         if let Some(c) = &s.component {
             let part = |src: &Source, name: &str| -> Result<Secret, Error> {
-                resolve(src)?
-                    .map(Secret::new)
-                    .ok_or_else(|| Error::Internal(format!("WXBRIDGE_COMPONENT_APPID is set but {name} is not")))
+                resolve(src)?.map(Secret::new).ok_or_else(|| Error::Internal(format!("{name} is not set")))
             };
             b = b.component(Some(
                 Component::new(

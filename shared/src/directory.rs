@@ -118,6 +118,9 @@ pub struct StoreDirectory {
 impl Directory for StoreDirectory {
     async fn app(&self, appid: &AppId) -> Result<Option<Arc<App>>, Error> {
         let Some(it) = self.store.get(&reg::app_key(appid)).await? else { return Ok(None) };
+        if it.contains_key(reg::STOPPED_AT) {
+            return Ok(None);
+        }
         let (app, sealed) = reg::app_from_item(appid, &it)?;
         let app = match (&self.vault, sealed) {
             (Some(v), Some(sealed)) => {

@@ -141,6 +141,8 @@ impl Error {
         match self {
             Error::StoreUnavailable | Error::Busy | Error::WeChatUnavailable => Some(1),
             Error::WeChatRateLimited => Some(60),
+            // Only the merchant can mend it: ask again much later.
+            Error::ReauthorizationRequired => Some(3600),
             _ => None,
         }
     }

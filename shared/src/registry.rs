@@ -150,6 +150,7 @@ impl App {
             primary: self.primary,
             has_token: self.token.is_some(),
             has_encoding_aes_key: self.encoding_aes_key.is_some(),
+            stopped_at: None,
         }
     }
 }
@@ -168,6 +169,9 @@ pub struct AppInfo {
     pub primary: bool,
     pub has_token: bool,
     pub has_encoding_aes_key: bool,
+    /// A component app its merchant stopped authorizing (WeChat's time, seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]

@@ -66,7 +66,8 @@ pub struct Settings {
     pub jwks: Source,
     /// `WXBRIDGE_COMPONENT_APPID` with `WXBRIDGE_COMPONENT_SECRET`, `WXBRIDGE_COMPONENT_TOKEN`
     /// and `WXBRIDGE_COMPONENT_AES_KEY` (each a value or `…_SSM`): the platform's third-party
-    /// platform. Without it, component apps are refused.
+    /// platform, in the functions that act for component apps. The appid alone names it in
+    /// authorize URLs (`urls.component_appid`).
     pub component: Option<ComponentSettings>,
 }
 
@@ -124,6 +125,13 @@ impl Settings {
                 (None, None) => Source::Unset,
             }
         };
+        // A part of the third-party platform that must come with its secret.
+        let secret_of = |k: &str| -> Result<Source, Error> {
+            match secret(k) {
+                Source::Unset => Err(bad(k, "is required with WXBRIDGE_COMPONENT_SECRET")),
+                s => Ok(s),
+            }
+        };
         let table = var("WXBRIDGE_TABLE");
         if mode == Mode::Aws && table.is_none() {
             return Err(bad("WXBRIDGE_TABLE", "is required when WXBRIDGE_MODE is aws"));
@@ -175,12 +183,20 @@ impl Settings {
             signing_keys: secret("WXBRIDGE_SIGNING_KEYS"),
             link_key: secret("WXBRIDGE_LINK_KEY"),
             jwks: secret("WXBRIDGE_JWKS"),
-            component: var("WXBRIDGE_COMPONENT_APPID").map(|appid| ComponentSettings {
-                appid,
-                secret: secret("WXBRIDGE_COMPONENT_SECRET"),
-                token: secret("WXBRIDGE_COMPONENT_TOKEN"),
-                encoding_aes_key: secret("WXBRIDGE_COMPONENT_AES_KEY"),
-            }),
+            // Only the functions that act for component apps get the platform's secrets; the
+            // others know only its appid (for authorize URLs).
+            component: match (var("WXBRIDGE_COMPONENT_APPID"), secret("WXBRIDGE_COMPONENT_SECRET")) {
+                (Some(appid), secret @ (Source::Value(_) | Source::Ssm(_))) => Some(ComponentSettings {
+                    appid,
+                    secret,
+                    token: secret_of("WXBRIDGE_COMPONENT_TOKEN")?,
+                    encoding_aes_key: secret_of("WXBRIDGE_COMPONENT_AES_KEY")?,
+                }),
+                (None, Source::Value(_) | Source::Ssm(_)) => {
+                    return Err(bad("WXBRIDGE_COMPONENT_SECRET", "is set without WXBRIDGE_COMPONENT_APPID"))
+                }
+                _ => None,
+            },
         })
     }
 
@@ -239,6 +255,28 @@ mod tests {
             pairs.push((k, v));
             assert!(from(&pairs).is_err(), "{k}={v} was accepted");
         }
+    }
+
+    #[test]
+    fn the_third_party_platform_comes_whole_or_as_its_appid_alone() {
+        let local = ("WXBRIDGE_MODE", "local");
+        let appid = ("WXBRIDGE_COMPONENT_APPID", "wxc0ffee0000000c01");
+        let named = from(&[local, appid]).unwrap();
+        assert!(named.component.is_none(), "the appid alone: authorize URLs only");
+        assert_eq!(named.urls.component_appid.as_ref().map(|a| a.as_str()), Some("wxc0ffee0000000c01"));
+        let secret = ("WXBRIDGE_COMPONENT_SECRET_SSM", "/wx/c/secret");
+        assert!(from(&[local, appid, secret]).is_err(), "a secret without its token and key");
+        let whole = from(&[
+            local,
+            appid,
+            secret,
+            ("WXBRIDGE_COMPONENT_TOKEN_SSM", "/wx/c/token"),
+            ("WXBRIDGE_COMPONENT_AES_KEY_SSM", "/wx/c/key"),
+        ])
+        .unwrap();
+        assert_eq!(whole.ssm_names(), ["/wx/c/secret", "/wx/c/token", "/wx/c/key"]);
+        assert!(from(&[local, secret]).is_err(), "a secret without the appid");
+        assert!(from(&[local, ("WXBRIDGE_COMPONENT_APPID", "not an appid")]).is_err());
     }
 
     #[test]

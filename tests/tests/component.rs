@@ -263,7 +263,10 @@ both_stores!(an_auth_code_registers_once_for_the_merchant_it_was_made_for, |kind
     let m1_onboarding = url_param(&url_param(&m1_page, "redirect_uri").unwrap(), "onboarding").unwrap();
     let code = url_param(&location, "auth_code").unwrap();
     let forged = format!("/v1/component/authorized?merchant=m1&onboarding={m1_onboarding}&auth_code={code}");
-    e.get(&forged, None).await.expect_problem(400, "auth_code_invalid");
+    let (_, _, a) = e.browse("m1", &forged).await;
+    a.expect_problem(400, "auth_code_invalid");
+    // The way back opened in another browser than the one that started the onboarding.
+    e.get(&location.replace(&e.base, ""), None).await.expect_problem(400, "onboarding_invalid");
     assert_eq!(app_info(&e, M4_MP).await.expect_ok()["owner"], "m4");
     // The authorization event replayed by WeChat: answered, changes nothing.
     let replay = e.post("/sim/pushes/replay", &json!({"times": 1}), None).await;
@@ -371,26 +374,57 @@ both_stores!(refused_tokens_are_refreshed_once_and_lost_refresh_tokens_recovered
 both_stores!(a_onetime_onboarding_link_opens_once_for_its_merchant, |kind| async move {
     let e = env(kind).await;
     push_ticket(&e).await;
-    let link = e
-        .stack
-        .bridge
-        .components()
-        .unwrap()
-        .issue_link(&shared::ids::MerchantId::parse("m4").unwrap(), 3600)
-        .await
-        .unwrap();
-    let path = link.strip_prefix(&e.base).unwrap().to_owned();
+    let made = e.post("/v1/admin/merchants/m4/onboarding", &json!({}), Some(&e.admin_key())).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let path = s(&made.body["link"]).strip_prefix(&e.base).unwrap().to_owned();
+    // Another merchant's link; opening it (a link preview does) spends nothing.
     let (status, _, _) = e.browse("m4", &path.replace("merchant=m4", "merchant=m1")).await;
     assert_eq!(status, 400, "another merchant's link");
-    let (status, location, _) = e.browse("m4", &path).await;
-    assert_eq!(status, 302);
-    assert!(location.unwrap().contains("componentloginpage"));
-    let (status, _, again) = e.browse("m4", &path).await;
-    assert_eq!(status, 400, "{}", again.text);
+    for _ in 0..2 {
+        let (status, _, page) = e.browse("m4", &path).await;
+        assert_eq!(status, 200, "{}", page.text);
+        assert!(page.text.contains("data-onboard"), "{}", page.text);
+    }
+    // Its button spends it, once.
+    let r = e.browser("m4").post(e.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let page = s(&json!(r.headers()["location"].to_str().unwrap()));
+    assert!(page.contains("componentloginpage"), "{page}");
+    let again = Env::answer(e.browser("m4").post(e.url(&path)).send().await.unwrap()).await;
     again.expect_problem(400, "onboarding_invalid");
+    // The merchant approves on WeChat's page and comes back in the same browser.
+    for a in approve(&e, "m4", &page, &[M4_MP]).await {
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
     // Without a link, only an operator may start an onboarding.
-    let (status, _, a) = e.browse("m4", "/v1/component/onboard?merchant=m4").await;
+    let (status, _, a) = e.browse("m9", "/v1/component/onboard?merchant=m4").await;
     assert_eq!(status, 401, "{}", a.text);
+});
+
+both_stores!(a_stopped_app_stays_its_owners_until_an_operator_releases_it, |kind| async move {
+    let e = env(kind).await;
+    onboarded(&e).await;
+    e.post("/sim/merchants/m4/unauthorize", &json!({"appid": M4_MP}), None).await.expect_ok();
+    let info = app_info(&e, M4_MP).await.expect_ok().clone();
+    assert!(info["stopped_at"].is_i64(), "{info}");
+    // Another tenant's onboarding cannot take the app over (WeChat would let its admin
+    // approve it there): refused, without naming the tenant that holds it.
+    let sim_app =
+        json!({"name": "m4 mp", "kind": "mini_program", "owner": "m6", "open_platform": "op_m4", "auth": "component"});
+    assert!(e.put(&format!("/sim/apps/{M4_MP}"), &sim_app, None).await.status < 500);
+    let page = onboard(&e, "m6").await;
+    let (_, _, shown) = e.browse("m6", &page).await;
+    assert_eq!(shown.status, 200);
+    let v = e.post("/sim/merchants/m6/authorize", &json!({"appids": [M4_MP]}), None).await;
+    if v.status == 200 {
+        for l in v.body["locations"].as_array().unwrap() {
+            let (_, _, back) = e.browse("m6", &s(l)).await;
+            assert_eq!(back.status, 409, "{}", back.text);
+            assert!(!back.text.contains("m4"), "{}", back.text);
+        }
+    }
+    assert_eq!(app_info(&e, M4_MP).await.expect_ok()["owner"], "m4");
+    e.login("gus", M4_MP).await.expect_problem(404, "unknown_app");
 });
 
 fn url_param(url: &str, name: &str) -> Option<String> {

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use shared::domain::push::PushQuery;
-use shared::http::{html, json, operator, param, query, redirect, text, Request, Response};
+use shared::domain::webauth::{cookie_prefix, set_cookie, Started};
+use shared::http::{cookies, html, json, operator, param, query, redirect, text, Request, Response};
 use shared::ids::{MerchantId, Secret};
 use shared::registry::AppInfo;
 use shared::routes::{path_param, Routes};
@@ -16,6 +17,7 @@ pub fn routes() -> Routes {
     Routes::new("component")
         .post("/v1/component/events", events)
         .get("/v1/component/onboard", onboard)
+        .post("/v1/component/onboard", onboard_by_link)
         .get("/v1/component/authorized", authorized)
         .post("/v1/admin/merchants/{merchant}/onboarding", onboarding_link)
 }
@@ -44,16 +46,40 @@ async fn events(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     Ok(text(200, "text/plain; charset=utf-8", "success".into()))
 }
 
-/// An operator (admin credential), or the merchant with the one-time link an operator made.
+/// An operator (admin credential) goes straight to WeChat's page. A merchant's one-time link
+/// shows a page whose button spends it (`POST`), so a link preview opening the URL spends
+/// nothing.
 async fn onboard(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let q = query(&req);
     let merchant = MerchantId::parse(param(&q, "merchant")?)?;
     let c = b.components()?;
-    match q.get("link") {
-        Some(link) => c.redeem_link(&merchant, link).await?,
-        None => operator(&b, &req).await?,
+    if let Some(link) = q.get("link") {
+        c.check_link(&merchant, link).await?;
+        return Ok(html(200, link_page(&merchant, link)));
     }
-    Ok(redirect(&c.onboard(&merchant).await?))
+    operator(&b, &req).await?;
+    Ok(started(&b, c.onboard(&merchant).await?))
+}
+
+async fn onboard_by_link(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
+    let q = query(&req);
+    let merchant = MerchantId::parse(param(&q, "merchant")?)?;
+    let link = param(&q, "link")?;
+    let c = b.components()?;
+    c.check_link(&merchant, link).await?;
+    // The link is spent only once WeChat's page is ready, so a WeChat failure leaves it good.
+    let s = c.onboard(&merchant).await?;
+    c.redeem_link(&merchant, link).await?;
+    Ok(started(&b, s))
+}
+
+/// To WeChat's page, with the cookie the way back must come with.
+fn started(b: &Bridge, s: Started) -> Response {
+    let mut r = redirect(&s.location);
+    if let Ok(v) = http::HeaderValue::from_str(&set_cookie(b.urls(), &s.cookie)) {
+        r.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+    r
 }
 
 async fn authorized(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
@@ -61,8 +87,21 @@ async fn authorized(b: Arc<Bridge>, req: Request) -> Result<Response, Error> {
     let merchant = MerchantId::parse(param(&q, "merchant")?)?;
     let onboarding = param(&q, "onboarding")?;
     let code = Secret::new(param(&q, "auth_code")?);
-    let apps = b.components()?.authorized(&merchant, onboarding, &code).await?;
+    let cookies = cookies(&req, cookie_prefix(b.urls()));
+    let apps = b.components()?.authorized(&merchant, onboarding, &code, &cookies).await?;
     Ok(html(200, page(&merchant, &apps)))
+}
+
+fn link_page(merchant: &MerchantId, link: &str) -> String {
+    let action = format!("/v1/component/onboard?merchant={}&link={}", escape(merchant.as_str()), escape(link));
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Authorize the platform</title></head><body><main>\
+         <h1 data-result=\"onboarding\">授权平台 · Authorize the platform</h1><p>Merchant <code>{}</code>: WeChat's page \
+         asks which of your mini programs and official accounts the platform may act for. No secret is asked.</p>\
+         <form method=\"post\" action=\"{action}\" data-onboard><button type=\"submit\">Continue to WeChat</button></form>\
+         </main></body></html>",
+        escape(merchant.as_str())
+    )
 }
 
 fn escape(s: &str) -> String {

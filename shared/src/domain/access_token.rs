@@ -26,7 +26,10 @@ use crate::wechat::{refresh_token_invalid, token_invalid, Session, WeChat, WebGr
 /// Refresh this long before WeChat's expiry (stable tokens overlap by 5 minutes; a new
 /// component or authorizer token leaves the old one 5 minutes).
 const EARLY_SECS: i64 = 300;
-/// A lease older than this is abandoned (its holder died) and may be taken over.
+/// A lease older than this is abandoned (its holder died) and may be taken over. A slow
+/// holder outliving it (an authorizer refresh makes up to three WeChat calls) costs at worst a
+/// second exchange of the same refresh token: WeChat refuses one (61023), the recovery mends
+/// it, and the authorization is marked gone only when nobody else stored a newer token.
 const LEASE_MILLIS: i64 = 10_000;
 /// Pauses while another holds the lease: together longer than a lease lives (about 15 s), so a
 /// caller already waiting when the holder dies takes over instead of giving up.
@@ -159,6 +162,10 @@ impl<'a> Broker<'a> {
     fn get<'f>(&'f self, src: Source<'f>, stale: Option<&'f Secret>) -> Boxed<'f, Secret> {
         Box::pin(async move {
             let key = src.key();
+            if let Source::Authorizer(..) = src {
+                // Before the lease, so the lease covers only the authorizer's own calls.
+                self.component_token().await?;
+            }
             for step in 0..WAIT_STEPS {
                 let now = self.clock.now_millis();
                 let cached = Cached::from_item(self.store.get(&key).await?.as_ref());
@@ -272,7 +279,13 @@ impl<'a> Broker<'a> {
                             )
                             .await?;
                         match exchange(info.refresh_token).await {
-                            Err(e) if refresh_token_invalid(&e) => Err(Error::ReauthorizationRequired),
+                            Err(e) if refresh_token_invalid(&e) => {
+                                // Refused twice. Gone for good only if nobody rotated the token
+                                // meanwhile (a holder that outlived its lease): else, retry.
+                                let now = Cached::from_item(self.store.get(&src.key()).await?.as_ref());
+                                let same = now.refresh.as_ref().map(Secret::expose) == refresh.map(Secret::expose);
+                                Err(if same { Error::ReauthorizationRequired } else { Error::Busy })
+                            }
                             other => other,
                         }
                     }

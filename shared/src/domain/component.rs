@@ -15,6 +15,7 @@ use crate::directory::Directory;
 use crate::domain::access_token::Broker;
 use crate::domain::push::PushQuery;
 use crate::domain::registrar::Registrar;
+use crate::domain::webauth::{digest, Started};
 use crate::domain::Urls;
 use crate::error::Error;
 use crate::ids::{AppId, MerchantId, OpenPlatformId, Secret};
@@ -35,6 +36,8 @@ const AUTH_CODE_RECORD_SECS: i64 = 3600;
 const ONBOARDING_GRACE_SECS: i64 = 600;
 /// How long a second request for one code waits for the first to finish registering.
 const WAIT_FOR_FIRST: Duration = Duration::from_millis(4000);
+/// How long the way back waits for WeChat's `authorized` event before registering itself.
+const WAIT_FOR_EVENT: Duration = Duration::from_millis(2000);
 
 /// What the third-party platform's routes need.
 pub struct Components<'a> {
@@ -184,9 +187,13 @@ impl Components<'_> {
         Ok(())
     }
 
-    async fn onboarding_merchant(&self, id: &str) -> Result<Option<MerchantId>, Error> {
+    async fn onboarding(&self, id: &str) -> Result<Option<cmp::Onboarding>, Error> {
         let it = self.broker.store.get(&cmp::onboarding_key(id)).await?;
-        cmp::onboarding_merchant(it, self.broker.clock.now_secs())
+        cmp::onboarding_of(it, self.broker.clock.now_secs())
+    }
+
+    async fn onboarding_merchant(&self, id: &str) -> Result<Option<MerchantId>, Error> {
+        Ok(self.onboarding(id).await?.map(|o| o.merchant))
     }
 
     /// A one-time onboarding link for `merchant` (the admin API): see [`issue_link`].
@@ -196,15 +203,20 @@ impl Components<'_> {
         issue_link(b.store, b.clock, b.ids, &self.urls.public_base, merchant, life_secs).await
     }
 
-    /// Spends a link made for `merchant`; anything else (another merchant's, spent, expired)
-    /// is the same refusal.
-    pub async fn redeem_link(&self, merchant: &MerchantId, token: &str) -> Result<(), Error> {
+    /// A link made for `merchant`, alive and unspent; anything else (another merchant's,
+    /// spent, expired) is the same refusal.
+    pub async fn check_link(&self, merchant: &MerchantId, token: &str) -> Result<(), Error> {
         let (store, now) = (self.broker.store, self.broker.clock.now_secs());
-        let live = crate::items::live(store.get(&cmp::link_key(token)).await?, cmp::TTL, now).is_some();
-        if !live {
-            return Err(Error::OnboardingInvalid);
+        match crate::items::live(store.get(&cmp::link_key(token)).await?, cmp::TTL, now) {
+            Some(it) if it.s(cmp::MERCHANT) == Some(merchant.as_str()) => Ok(()),
+            _ => Err(Error::OnboardingInvalid),
         }
-        match store.write(cmp::spend_link(token, merchant)).await {
+    }
+
+    /// Spends a link made for `merchant`, once.
+    pub async fn redeem_link(&self, merchant: &MerchantId, token: &str) -> Result<(), Error> {
+        self.check_link(merchant, token).await?;
+        match self.broker.store.write(cmp::spend_link(token, merchant)).await {
             Ok(()) => Ok(()),
             Err(StoreError::ConditionFailed { .. }) => Err(Error::OnboardingInvalid),
             Err(e) => Err(e.into()),
@@ -212,38 +224,61 @@ impl Components<'_> {
     }
 
     /// `GET /v1/component/onboard?merchant=`: where to send the merchant to approve the
-    /// platform (WeChat's authorization page, with a fresh pre_auth_code).
-    pub async fn onboard(&self, merchant: &MerchantId) -> Result<String, Error> {
+    /// platform (WeChat's authorization page, with a fresh pre_auth_code), and the cookie that
+    /// binds the way back to this browser.
+    pub async fn onboard(&self, merchant: &MerchantId) -> Result<Started, Error> {
         let c = self.component()?;
         let b = &self.broker;
         let (code, expires_in) = b.with_component_token(|t| async move { b.wechat.pre_auth_code(c, &t).await }).await?;
         let id = cmp::digest(code.expose());
         let ttl = b.clock.now_secs() + expires_in.max(0) + ONBOARDING_GRACE_SECS;
-        b.store.write(cmp::onboarding(&id, merchant, ttl)).await?;
+        let cookie = b.ids.token();
+        b.store.write(cmp::onboarding(&id, merchant, &digest(&cookie), ttl)).await?;
         let back = format!("{}/v1/component/authorized?merchant={merchant}&onboarding={id}", self.urls.public_base);
         let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-        Ok(format!(
+        let location = format!(
             "{}/cgi-bin/componentloginpage?component_appid={}&pre_auth_code={}&redirect_uri={}&auth_type=3",
             self.urls.mp_base,
             c.appid,
             enc(code.expose()),
             enc(&back)
-        ))
+        );
+        Ok(Started { location, cookie })
     }
 
     /// `GET /v1/component/authorized?merchant&onboarding&auth_code`: the merchant is back
     /// from WeChat's page; registers what it approved.
+    ///
+    /// The way back must come to the browser that started the onboarding (its cookie), so a
+    /// redirect URL that leaks registers nothing. WeChat's `authorized` event, which names the
+    /// onboarding by its pre_auth_code, normally lands first and registers; the redirect then
+    /// only shows what it did, waiting for it a moment. Only when no event came does the
+    /// redirect register the code itself.
     pub async fn authorized(
         &self,
         merchant: &MerchantId,
         onboarding: &str,
         code: &Secret,
+        cookies: &[&str],
     ) -> Result<Vec<AppInfo>, Error> {
         self.component()?;
-        if self.onboarding_merchant(onboarding).await?.as_ref() != Some(merchant) {
+        let o = self.onboarding(onboarding).await?.ok_or(Error::OnboardingInvalid)?;
+        let ours = cookies.iter().any(|c| crate::crypto::same_secret(digest(c).as_bytes(), o.binding.as_bytes()));
+        if &o.merchant != merchant || !ours {
             return Err(Error::OnboardingInvalid);
         }
-        let apps = self.register(merchant, code, self.broker.clock.now_secs()).await?;
+        let (store, clock) = (self.broker.store, self.broker.clock);
+        let started = clock.now_millis();
+        while AuthCode::from_item(store.get(&cmp::auth_code_key(code)).await?, clock.now_secs())?.is_none()
+            && clock.now_millis() - started < WAIT_FOR_EVENT.as_millis() as i64
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let apps = self.register(merchant, code, clock.now_secs()).await.map_err(|e| match e {
+            // The page is public: it does not name the tenant that holds the app.
+            Error::RegistryConflict(_) => Error::RegistryConflict("this app is registered to another tenant".into()),
+            e => e,
+        })?;
         let mut out = Vec::new();
         for appid in apps {
             if let Some(app) = self.apps.app(&appid).await? {
@@ -270,6 +305,11 @@ impl Components<'_> {
                 store.write(cmp::auth_code_done(code, &me, &done)).await?;
                 Ok(done)
             }
+            // WeChat spent the code: the refusal is its outcome, for the event and the redirect alike.
+            Err(e @ Error::RegistryConflict(_)) => {
+                let _ = store.write(cmp::auth_code_refused(code, &me)).await;
+                Err(e)
+            }
             Err(e) => {
                 let _ = store.write(cmp::release_auth_code(code, &me)).await;
                 Err(e)
@@ -284,6 +324,9 @@ impl Components<'_> {
             match AuthCode::from_item(store.get(&cmp::auth_code_key(code)).await?, clock.now_secs())? {
                 Some(AuthCode::Done { merchant: m, apps }) if &m == merchant => return Ok(apps),
                 Some(AuthCode::Claimed { merchant: m, .. }) if &m == merchant => {}
+                Some(AuthCode::Refused { merchant: m }) if &m == merchant => {
+                    return Err(Error::RegistryConflict("this app is registered to another tenant".into()))
+                }
                 // Claimed for another merchant: a replay under someone else's onboarding.
                 Some(_) => return Err(Error::AuthCodeInvalid),
                 // The first gave up: WeChat has spent the code, or will answer the same.
@@ -303,9 +346,15 @@ impl Components<'_> {
         let appid = &grant.appid;
         let info = b.with_component_token(|t| async move { b.wechat.authorizer_info(c, &t, appid).await }).await?;
         // unionids follow the app's own open-platform binding, which the platform only reads.
-        let open_platform = match b.wechat.open_platform_of(&grant.access_token, appid).await? {
-            Some(op) => Some(OpenPlatformId::parse(op.as_str())?),
-            None => None,
+        // Not knowable (the permission not granted, WeChat down): the app keeps no unionid
+        // rather than the code being spent for nothing.
+        let open_platform = match b.wechat.open_platform_of(&grant.access_token, appid).await {
+            Ok(Some(op)) => OpenPlatformId::parse(op.as_str()).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(%appid, code = e.code(), "the app's open-platform account is unknown: its unionids are not used");
+                None
+            }
         };
         let kind = if info.mini_program { AppKind::MiniProgram } else { AppKind::OfficialAccount };
         let owner = Owner::Merchant(merchant.clone());
@@ -336,7 +385,8 @@ impl Components<'_> {
         Ok(appid.clone())
     }
 
-    /// `unauthorized`: the app stops (its logins answer `unknown_app`); its links stay.
+    /// `unauthorized`: the app stops (its logins answer `unknown_app`); its links stay, and
+    /// so does its owner (a tombstone, see [`reg::STOPPED_AT`]).
     async fn unauthorized(&self, appid: &AppId, created: i64) -> Result<(), Error> {
         let Some(it) = self.broker.store.get(&reg::app_key(appid)).await? else { return Ok(()) };
         let (app, _) = reg::app_from_item(appid, &it)?;
@@ -344,12 +394,15 @@ impl Components<'_> {
             tracing::warn!(%appid, "unauthorized for an app registered with its own secret: ignored");
             return Ok(());
         }
-        if it.n(reg::AUTHORIZED_AT).is_some_and(|at| at > created) {
-            tracing::info!(%appid, "an unauthorized older than the app's last authorization: ignored");
+        let authorized_at = it.n(reg::AUTHORIZED_AT);
+        if authorized_at.is_some_and(|at| at > created) || it.contains_key(reg::STOPPED_AT) {
+            tracing::info!(%appid, "an unauthorized older than the app's last authorization, or repeated: ignored");
             return Ok(());
         }
-        match self.registrar.delete_app(appid).await {
-            Ok(()) | Err(Error::UnknownApp) => {}
+        match self.registrar.stop(appid, authorized_at, created).await {
+            Ok(()) => {}
+            // Authorized again meanwhile: the newer authorization stands.
+            Err(Error::Busy) => return Ok(()),
             Err(e) => return Err(e),
         }
         // Its tokens died with the authorization.

@@ -166,11 +166,18 @@ impl Registrar<'_> {
         Ok(put)
     }
 
+    /// Stops a component app its merchant no longer authorizes (the item stays, owner and all).
+    pub async fn stop(&self, appid: &AppId, authorized_at: Option<i64>, at: i64) -> Result<(), Error> {
+        self.store.write(reg::stop_app(appid, authorized_at, at)).await?;
+        self.directory.forget();
+        Ok(())
+    }
+
     /// The app without its secrets (opened only to say which it has).
     pub async fn app_info(&self, appid: &AppId) -> Result<AppInfo, Error> {
         let it = self.store.get(&reg::app_key(appid)).await?.ok_or(Error::UnknownApp)?;
         let (app, sealed) = reg::app_from_item(appid, &it)?;
-        let Some(sealed) = sealed else { return Ok(app.public()) };
+        let Some(sealed) = sealed else { return Ok(AppInfo { stopped_at: it.n(reg::STOPPED_AT), ..app.public() }) };
         let secrets = AppSecrets::from_json(&self.vault()?.open(&sealed, &reg::sealed_aad(appid)).await?)?;
         Ok(reg::with_secrets(app, secrets).public())
     }

@@ -21,10 +21,13 @@ pub const TICKET: &str = "ticket";
 pub const CREATED: &str = "created";
 pub const ONB_SK: &str = "ONB";
 pub const MERCHANT: &str = "merchant";
+pub const BINDING: &str = "binding";
 pub const TTL: &str = "ttl";
 pub const AUTH_SK: &str = "AUTH";
 pub const CLAIMED: &str = "claimed";
 pub const APPS: &str = "apps";
+/// The code was spent at WeChat but its app could not be registered (another tenant's).
+pub const REFUSED: &str = "refused";
 
 /// A code's name in the table and in links (the onboarding id is the pre_auth_code's).
 pub fn digest(code: &str) -> String {
@@ -61,17 +64,29 @@ pub fn onboarding_key(id: &str) -> Key {
     Key::new(format!("ONB#{id}"), ONB_SK)
 }
 
-pub fn onboarding(id: &str, merchant: &MerchantId, ttl_secs: i64) -> Write {
+/// `binding`: the digest of the cookie the browser that started the onboarding holds.
+pub fn onboarding(id: &str, merchant: &MerchantId, binding: &str, ttl_secs: i64) -> Write {
     Write::Put {
-        item: item(&onboarding_key(id), [(MERCHANT, s(merchant.as_str())), (TTL, Attr::N(ttl_secs))]),
+        item: item(
+            &onboarding_key(id),
+            [(MERCHANT, s(merchant.as_str())), (BINDING, s(binding)), (TTL, Attr::N(ttl_secs))],
+        ),
         cond: vec![Check::NotExists],
     }
 }
 
-/// The merchant an onboarding is for, while it lives.
-pub fn onboarding_merchant(it: Option<Item>, now_secs: i64) -> Result<Option<MerchantId>, Error> {
+/// An onboarding, while it lives: the merchant it is for and its browser's cookie digest.
+pub struct Onboarding {
+    pub merchant: MerchantId,
+    pub binding: String,
+}
+
+pub fn onboarding_of(it: Option<Item>, now_secs: i64) -> Result<Option<Onboarding>, Error> {
     let Some(it) = live(it, TTL, now_secs) else { return Ok(None) };
-    Ok(Some(required(&it, MERCHANT, MerchantId::parse)?))
+    Ok(Some(Onboarding {
+        merchant: required(&it, MERCHANT, MerchantId::parse)?,
+        binding: it.s(BINDING).unwrap_or_default().to_owned(),
+    }))
 }
 
 pub fn auth_code_key(code: &Secret) -> Key {
@@ -89,12 +104,19 @@ pub enum AuthCode {
         merchant: MerchantId,
         apps: Vec<AppId>,
     },
+    /// Spent, and refused: the app is another tenant's.
+    Refused {
+        merchant: MerchantId,
+    },
 }
 
 impl AuthCode {
     pub fn from_item(it: Option<Item>, now_secs: i64) -> Result<Option<AuthCode>, Error> {
         let Some(it) = live(it, TTL, now_secs) else { return Ok(None) };
         let merchant = required(&it, MERCHANT, MerchantId::parse)?;
+        if it.contains_key(REFUSED) {
+            return Ok(Some(AuthCode::Refused { merchant }));
+        }
         Ok(Some(match it.s(APPS) {
             Some(apps) => AuthCode::Done {
                 merchant,
@@ -119,6 +141,15 @@ pub fn claim_auth_code(code: &Secret, merchant: &MerchantId, me: &str, ttl_secs:
 /// Gives the claim back: nothing was registered.
 pub fn release_auth_code(code: &Secret, me: &str) -> Write {
     Write::Delete { key: auth_code_key(code), cond: vec![Check::Eq(CLAIMED.into(), s(me))] }
+}
+
+pub fn auth_code_refused(code: &Secret, me: &str) -> Write {
+    Write::Update {
+        key: auth_code_key(code),
+        set: vec![(REFUSED.into(), Attr::N(1))],
+        remove: vec![],
+        cond: vec![Check::Eq(CLAIMED.into(), s(me))],
+    }
 }
 
 pub fn auth_code_done(code: &Secret, me: &str, apps: &[AppId]) -> Write {

@@ -30,6 +30,10 @@ pub const AUTH: &str = "auth";
 /// A component app: when (WeChat's CreateTime, seconds) its merchant last authorized it, so an
 /// older `unauthorized` event replayed later cannot stop it.
 pub const AUTHORIZED_AT: &str = "authorized_at";
+/// A component app whose merchant withdrew its authorization (WeChat's CreateTime): it serves
+/// nothing, and it stays its owner's — no other tenant can authorize it in — until an operator
+/// deletes it or the owner authorizes again.
+pub const STOPPED_AT: &str = "stopped_at";
 /// The app's secret, push token and EncodingAESKey, sealed together as one JSON object.
 pub const SEALED: &str = "sealed";
 
@@ -215,6 +219,15 @@ pub fn set_platform_settings(p: &Platform) -> Write {
         None => remove.push(MENU_LOGIN_KEY.to_owned()),
     }
     Write::Update { key: platform_key(), set, remove, cond: vec![] }
+}
+
+/// Stops a component app, unless it was authorized again since `authorized_at` was read.
+pub fn stop_app(appid: &AppId, authorized_at: Option<i64>, at: i64) -> Write {
+    let cond = match authorized_at {
+        Some(a) => vec![Check::Eq(AUTHORIZED_AT.into(), Attr::N(a))],
+        None => vec![Check::Exists, Check::Absent(AUTHORIZED_AT.into())],
+    };
+    Write::Update { key: app_key(appid), set: vec![(STOPPED_AT.into(), Attr::N(at))], remove: vec![], cond }
 }
 
 /// Makes `appid` the pivot; refused when another app already is.
