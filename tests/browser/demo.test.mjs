@@ -184,6 +184,17 @@ describe("devstack demo page", () => {
     await textOf("#log", /\/site\/login\?wxbridge_code=/);
   });
 
+  step("onboards merchant 4 through WeChat's authorization page and logs a person into its mini program", async () => {
+    await page.click("#onboard-m4");
+    const text = await textOf("#component-result", /merchant 4 (authorized|error)/);
+    assert.match(text, /merchant 4 authorized: wx/);
+    assert.equal(await page.frameLocator("#merchant-frame").locator("h1").getAttribute("data-result"), "authorized");
+    await page.click("#open-m4-mp");
+    const login = await textOf("#component-result", /logged into merchant 4's mini program|HTTP/);
+    assert.match(login, /through the platform: person [0-9a-f-]{36}, openid \S+/);
+    await textOf("#log", /POST\s+\/v1\/admin\/merchants\/m4\/onboarding\s+201/);
+  });
+
   step("a WeChat authorize URL forwarded to another browser links nothing", async () => {
     // Mallory's pass: in this browser, up to WeChat's authorize URL.
     const api = context.request;
