@@ -348,6 +348,23 @@ both_stores!(refused_tokens_are_refreshed_once_and_lost_refresh_tokens_recovered
         "the new refresh token is kept"
     );
 
+    // Two instances refreshing the authorizer token at once: one fetch, one rotation kept.
+    e.store()
+        .write(Write::Update {
+            key: key.clone(),
+            set: vec![("expires".into(), Attr::N(0))],
+            remove: vec![],
+            cond: vec![],
+        })
+        .await
+        .unwrap();
+    let fetched = e.calls("/cgi-bin/component/api_authorizer_token").await;
+    let (a, b) = (e.fresh_bridge(), e.fresh_bridge());
+    let (ba, bb) = (a.broker(), b.broker());
+    let (ta, tb) = tokio::join!(ba.access_token(&oa), bb.access_token(&oa));
+    assert_eq!(ta.unwrap().expose(), tb.unwrap().expose());
+    assert_eq!(e.calls("/cgi-bin/component/api_authorizer_token").await, fetched + 1);
+
     // Refused beyond recovery: the app is marked, a clear error, and WeChat is not asked again.
     e.store()
         .write(Write::Update {
