@@ -230,6 +230,7 @@ pub fn banner(d: &Devstack, store: &str) -> String {
          \u{20}          GET /v1/auth/start · /v1/auth/callback · /v1/translate · /v1/persons/{{id}} · /v1/identities/{{appid}}/{{openid}}\n\
          \u{20}          POST /v1/qr/scenes · GET /v1/qr/scenes/{{scene}} · GET,POST /v1/wechat/push/{{appid}} · POST /v1/site/bind\n\
          \u{20}          GET /merchant-api/{{merchant}}/whoami (the translate authorizer in front of a merchant route)\n\
+         \u{20}          POST /v1/component/events · GET /v1/component/onboard?merchant=m4 (admin) · GET /v1/component/authorized\n\
          demo:      {b}/ (click a person through the flows in a browser)\n\
          simulator: WeChat's own paths (/sns/…, /cgi-bin/…, /connect/…) and /sim/apps · /sim/users/{{user}}/… · /sim/faults · /sim/calls · /sim/clock\n\
          \n\
