@@ -40,17 +40,14 @@ impl Component {
     }
 }
 
-/// The seed document's `component` section (devstack; in AWS the values come from SSM).
+/// The seed document's `component` section (devstack; in AWS the values come from SSM). Its
+/// `domains` (the 公众号开发域名) are the simulator's to check, so they are not read here.
 #[derive(Deserialize)]
 pub struct ComponentSeed {
     pub component_appid: String,
     pub secret: Secret,
     pub token: Secret,
     pub encoding_aes_key: Secret,
-    /// The platform's 公众号开发域名: only the simulator reads them.
-    #[serde(default)]
-    #[allow(dead_code)]
-    domains: Vec<String>,
 }
 
 impl ComponentSeed {
