@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use crate::component::Component;
 use crate::directory::{CacheLife, Cached, Directory, StoreDirectory};
 use crate::domain::access_token::Broker;
@@ -22,10 +20,8 @@ use crate::domain::webauth::WebAuth;
 use crate::domain::Urls;
 use crate::error::Error;
 use crate::ids::Secret;
-use crate::ids::{AppId, Code, UnionId};
 use crate::pairwise::Pairwise;
 use crate::ports::{Clock, Ids, RandomIds, SystemClock};
-use crate::registry::App;
 use crate::registry::Registry;
 use crate::session_seal::{derive, SessionSeal};
 use crate::settings::{self, Mode, Settings, Source};
@@ -35,7 +31,7 @@ use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::vault::{KmsKey, LocalKey, Vault, LOCAL_DEV_KEY};
 use crate::wechat::client::WeChatClient;
-use crate::wechat::{AuthorizerGrant, AuthorizerInfo, NoWeChat, QrCode, Session, WeChat, WebGrant};
+use crate::wechat::{NoWeChat, WeChat};
 
 /// How operators' requests (identity-api) are authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +45,7 @@ pub enum AdminAuth {
 pub struct Bridge {
     admin_auth: AdminAuth,
     store: Arc<dyn Store>,
-    /// WeChat as the flows see it: logins and web grants of component apps go through the
-    /// third-party platform ([`Acting`]).
     wechat: Arc<dyn WeChat>,
-    /// WeChat itself, for the token broker.
-    raw_wechat: Arc<dyn WeChat>,
     component: Option<Arc<Component>>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn Ids>,
@@ -213,7 +205,7 @@ impl Bridge {
     pub fn login(&self) -> Login<'_> {
         Login {
             assoc: self.assoc(),
-            wechat: &*self.wechat,
+            broker: self.broker(),
             apps: &*self.directory,
             tokens: &self.tokens,
             pairwise: &self.pairwise,
@@ -222,12 +214,12 @@ impl Bridge {
         }
     }
     pub fn webauth(&self) -> WebAuth<'_> {
-        WebAuth { assoc: self.assoc(), wechat: &*self.wechat, apps: &*self.directory, urls: &self.urls }
+        WebAuth { assoc: self.assoc(), broker: self.broker(), apps: &*self.directory, urls: &self.urls }
     }
     pub fn broker(&self) -> Broker<'_> {
         Broker {
             store: &*self.store,
-            wechat: &*self.raw_wechat,
+            wechat: &*self.wechat,
             clock: &*self.clock,
             ids: &*self.ids,
             component: self.component.as_deref(),
@@ -239,7 +231,6 @@ impl Bridge {
     pub fn scenes(&self) -> Scenes<'_> {
         Scenes {
             assoc: self.assoc(),
-            wechat: &*self.wechat,
             broker: self.broker(),
             apps: &*self.directory,
             urls: &self.urls,
@@ -266,90 +257,6 @@ impl Bridge {
     }
     pub fn admin(&self) -> Admin<'_> {
         Admin { assoc: self.assoc(), apps: &*self.directory, cache: Some(&self.translations) }
-    }
-}
-
-/// WeChat for an app, whichever way the platform acts for it: a component app's login and web
-/// grant go through the third-party platform with the shared component_access_token, so the
-/// flows never ask which kind of app they serve.
-struct Acting {
-    store: Arc<dyn Store>,
-    wechat: Arc<dyn WeChat>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn Ids>,
-    component: Option<Arc<Component>>,
-}
-
-impl Acting {
-    fn broker(&self) -> Broker<'_> {
-        Broker {
-            store: &*self.store,
-            wechat: &*self.wechat,
-            clock: &*self.clock,
-            ids: &*self.ids,
-            component: self.component.as_deref(),
-        }
-    }
-}
-
-#[async_trait]
-impl WeChat for Acting {
-    async fn code2session(&self, app: &App, code: &Code) -> Result<Session, Error> {
-        self.broker().code2session(app, code).await
-    }
-    async fn web_grant(&self, app: &App, code: &Code) -> Result<WebGrant, Error> {
-        self.broker().web_grant(app, code).await
-    }
-    async fn web_unionid(&self, grant: &WebGrant) -> Result<Option<UnionId>, Error> {
-        self.wechat.web_unionid(grant).await
-    }
-    async fn stable_token(&self, app: &App, force_refresh: bool) -> Result<(Secret, i64), Error> {
-        self.wechat.stable_token(app, force_refresh).await
-    }
-    async fn qrcode_create(&self, access_token: &Secret, scene: &str, expire_seconds: i64) -> Result<QrCode, Error> {
-        self.wechat.qrcode_create(access_token, scene, expire_seconds).await
-    }
-    async fn component_token(&self, c: &Component, ticket: &Secret) -> Result<(Secret, i64), Error> {
-        self.wechat.component_token(c, ticket).await
-    }
-    async fn pre_auth_code(&self, c: &Component, token: &Secret) -> Result<(Secret, i64), Error> {
-        self.wechat.pre_auth_code(c, token).await
-    }
-    async fn query_auth(&self, c: &Component, token: &Secret, code: &Secret) -> Result<AuthorizerGrant, Error> {
-        self.wechat.query_auth(c, token, code).await
-    }
-    async fn authorizer_token(
-        &self,
-        c: &Component,
-        token: &Secret,
-        appid: &AppId,
-        refresh: &Secret,
-    ) -> Result<AuthorizerGrant, Error> {
-        self.wechat.authorizer_token(c, token, appid, refresh).await
-    }
-    async fn authorizer_info(&self, c: &Component, token: &Secret, appid: &AppId) -> Result<AuthorizerInfo, Error> {
-        self.wechat.authorizer_info(c, token, appid).await
-    }
-    async fn open_platform_of(&self, access_token: &Secret, appid: &AppId) -> Result<Option<String>, Error> {
-        self.wechat.open_platform_of(access_token, appid).await
-    }
-    async fn component_code2session(
-        &self,
-        app: &App,
-        code: &Code,
-        c: &Component,
-        token: &Secret,
-    ) -> Result<Session, Error> {
-        self.wechat.component_code2session(app, code, c, token).await
-    }
-    async fn component_web_grant(
-        &self,
-        app: &App,
-        code: &Code,
-        c: &Component,
-        token: &Secret,
-    ) -> Result<WebGrant, Error> {
-        self.wechat.component_web_grant(app, code, c, token).await
     }
 }
 
@@ -467,17 +374,6 @@ impl BridgeBuilder {
             Arc::new(Cached::new(StoreDirectory { store: store.clone(), vault: vault.clone() }, CacheLife::LAMBDA))
         });
         let seal_key = self.seal_key.unwrap_or_else(|| Some(Secret::new(hex::encode(rand::random::<[u8; 32]>()))));
-        let raw_wechat = self.wechat.unwrap_or_else(|| Arc::new(NoWeChat));
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let ids = self.ids.unwrap_or_else(|| Arc::new(RandomIds));
-        let component = self.component.map(Arc::new);
-        let wechat = Arc::new(Acting {
-            store: store.clone(),
-            wechat: raw_wechat.clone(),
-            clock: clock.clone(),
-            ids: ids.clone(),
-            component: component.clone(),
-        });
         Ok(Bridge {
             admin_auth: self.admin_auth.unwrap_or(AdminAuth::Key),
             store,
@@ -485,11 +381,10 @@ impl BridgeBuilder {
             vault,
             pairwise: seal_key.as_ref().map_or_else(Pairwise::none, |k| Pairwise::new(derive(k, "pairwise/v1"))),
             sessions: seal_key.as_ref().map_or_else(SessionSeal::none, SessionSeal::new),
-            wechat,
-            raw_wechat,
-            component,
-            clock,
-            ids,
+            wechat: self.wechat.unwrap_or_else(|| Arc::new(NoWeChat)),
+            component: self.component.map(Arc::new),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),
             tokens,
             urls,
             link_key: self.link_key.unwrap_or_else(|| Some(Secret::new(hex::encode(rand::random::<[u8; 32]>())))),

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::crypto;
 use crate::directory::{Directory, DirectoryExt};
+use crate::domain::access_token::Broker;
 use crate::domain::assoc::{Assoc, PersonView, Seen};
 use crate::domain::views::Public;
 use crate::domain::views::Shown;
@@ -18,7 +19,6 @@ use crate::pairwise::Pairwise;
 use crate::registry::App;
 use crate::session_seal::SessionSeal;
 use crate::tokens::{Tokens, Verified};
-use crate::wechat::WeChat;
 
 #[derive(Debug, Serialize)]
 pub struct LoginAnswer {
@@ -43,7 +43,8 @@ pub struct MeAnswer {
 /// server keys (pairwise ids, sealed sessions).
 pub struct Login<'a> {
     pub assoc: Assoc<'a>,
-    pub wechat: &'a dyn WeChat,
+    /// WeChat, acting for the app with its secret or through the third-party platform.
+    pub broker: Broker<'a>,
     pub apps: &'a dyn Directory,
     pub tokens: &'a Tokens,
     pub pairwise: &'a Pairwise,
@@ -138,7 +139,7 @@ impl Login<'_> {
     /// size: it answers from the login view kept there.
     pub async fn mp_login(&self, appid: &AppId, code: &Code) -> Result<LoginAnswer, Error> {
         let app = self.apps.app_of_kind(appid, AppKind::MiniProgram).await?;
-        let session = self.wechat.code2session(&app, code).await?;
+        let session = self.broker.code2session(&app, code).await?;
         crate::metrics::count(crate::metrics::Counter::Login);
         let seal = |unionid: &Option<UnionId>| {
             (unionid.is_none() && app.open_platform.is_some())
@@ -289,12 +290,12 @@ impl Login<'_> {
             .await?
             .filter(|a| matches!(a.kind, AppKind::MobileApp | AppKind::Website | AppKind::OfficialAccount))
             .ok_or(Error::UnknownApp)?;
-        let grant = self.wechat.web_grant(&app, code).await?;
+        let grant = self.broker.web_grant(&app, code).await?;
         if grant.snapshot_user {
             return Err(Error::InvalidRequest("a snapshot-page visitor has no identity to log in".into()));
         }
         let unionid = match (&grant.unionid, app.kind, &app.open_platform) {
-            (None, AppKind::OfficialAccount, Some(_)) => match self.wechat.web_unionid(&grant).await {
+            (None, AppKind::OfficialAccount, Some(_)) => match self.broker.wechat.web_unionid(&grant).await {
                 Ok(u) => u,
                 // A snsapi_base grant cannot read userinfo (48001): log in by openid alone.
                 Err(Error::WeChatError(48001)) => None,

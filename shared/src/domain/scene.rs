@@ -21,7 +21,6 @@ use crate::items::{refs, Tx};
 use crate::model::{AppKind, SceneStatus, Scope, Via};
 use crate::registry::{App, Site};
 use crate::store::StoreError;
-use crate::wechat::WeChat;
 
 pub const DEFAULT_EXPIRE_SECS: i64 = 600;
 /// WeChat's ceiling for temporary QR codes is 30 days; a binding QR needs far less.
@@ -83,7 +82,6 @@ pub enum ScanOutcome {
 /// access token), the registry and the URLs.
 pub struct Scenes<'a> {
     pub assoc: Assoc<'a>,
-    pub wechat: &'a dyn WeChat,
     pub broker: Broker<'a>,
     pub apps: &'a dyn Directory,
     pub urls: &'a Urls,
@@ -131,7 +129,7 @@ impl Scenes<'_> {
             .broker
             .with_token(&app, |token| {
                 let id = id.clone();
-                async move { self.wechat.qrcode_create(&token, &id, expire).await }
+                async move { self.broker.wechat.qrcode_create(&token, &id, expire).await }
             })
             .await?;
         // WeChat may shorten the life; trust its answer when it gives one.
@@ -286,7 +284,7 @@ impl Scenes<'_> {
 /// The confirm link came back from WeChat: the scene binds if the browser is its scanner's.
 pub(crate) async fn confirmed(
     assoc: Assoc<'_>,
-    wechat: &dyn WeChat,
+    broker: Broker<'_>,
     apps: &dyn Directory,
     id: &str,
     code: &Code,
@@ -294,7 +292,7 @@ pub(crate) async fn confirmed(
     let it = assoc.store.get(&scene::key(id)).await?.ok_or(Error::StateInvalid)?;
     let sc = Scene::from_item(id, &it)?;
     let oa = apps.app_of_kind(&sc.appid, AppKind::OfficialAccount).await?;
-    let grant = wechat.web_grant(&oa, code).await?;
+    let grant = broker.web_grant(&oa, code).await?;
     if grant.snapshot_user || sc.openid.as_ref() != Some(&grant.openid) {
         tracing::warn!("a scene's confirm link opened by another WeChat user: nothing bound");
         return Ok(Finish::Page(Page::NotYours));

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::directory::{Directory, DirectoryExt};
+use crate::domain::access_token::Broker;
 use crate::domain::assoc::Assoc;
 use crate::domain::scene::bind_site_user;
 use crate::domain::views::Public;
@@ -25,7 +26,6 @@ use crate::items::{link_nonce, refs, Tx, TxError};
 use crate::model::{AppKind, Scope, Via};
 use crate::registry::{App, Site};
 use crate::store::StoreError;
-use crate::wechat::WeChat;
 
 /// A login link is good this long after it was signed.
 pub const LINK_TTL_SECS: i64 = 600;
@@ -179,7 +179,7 @@ impl SiteLinks<'_> {
 /// follower's.
 pub(crate) async fn checked(
     assoc: Assoc<'_>,
-    wechat: &dyn WeChat,
+    broker: Broker<'_>,
     apps: &dyn Directory,
     urls: &Urls,
     purpose: &Purpose,
@@ -190,7 +190,7 @@ pub(crate) async fn checked(
     };
     let oa = apps.app_of_kind(appid, AppKind::OfficialAccount).await?;
     let site = apps.site(site).await?.ok_or(Error::UnknownApp)?;
-    let grant = wechat.web_grant(&oa, code).await?;
+    let grant = broker.web_grant(&oa, code).await?;
     if grant.snapshot_user || !same_user(&grant.openid, openid_digest) {
         tracing::warn!("a login link opened by another WeChat user than its follower: nothing bound");
         return Ok(Finish::Page(Page::NotYours));

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::crypto::same_secret;
 use crate::directory::{Directory, DirectoryExt};
+use crate::domain::access_token::Broker;
 use crate::domain::assoc::Assoc;
 use crate::domain::{scene, sitelink, Urls};
 use crate::error::Error;
@@ -27,7 +28,6 @@ use crate::model::{AppKind, Auth, Scope};
 use crate::registry::App;
 use crate::store::StoreError;
 use crate::tokens::Verified;
-use crate::wechat::WeChat;
 
 /// An unstarted ticket is good this long.
 pub const TICKET_TTL_SECS: i64 = 300;
@@ -75,7 +75,8 @@ pub struct Started {
 /// What the web-view chain needs: the association rules, WeChat, the registry and the URLs.
 pub struct WebAuth<'a> {
     pub assoc: Assoc<'a>,
-    pub wechat: &'a dyn WeChat,
+    /// WeChat, acting for the app with its secret or through the third-party platform.
+    pub broker: Broker<'a>,
     pub apps: &'a dyn Directory,
     pub urls: &'a Urls,
 }
@@ -355,11 +356,11 @@ impl WebAuth<'_> {
         let result = match &st.purpose {
             Purpose::Hop { ticket, index } => self.pass_hop(ticket, *index, &st.binding, code.as_ref()).await,
             Purpose::Scene { scene } => match &code {
-                Some(c) => scene::confirmed(self.assoc, self.wechat, self.apps, scene, c).await,
+                Some(c) => scene::confirmed(self.assoc, self.broker, self.apps, scene, c).await,
                 None => Ok(Finish::Page(Page::Denied)),
             },
             Purpose::Link { .. } => match &code {
-                Some(c) => sitelink::checked(self.assoc, self.wechat, self.apps, self.urls, &st.purpose, c).await,
+                Some(c) => sitelink::checked(self.assoc, self.broker, self.apps, self.urls, &st.purpose, c).await,
                 None => Ok(Finish::Page(Page::Denied)),
             },
         };
@@ -399,13 +400,13 @@ impl WebAuth<'_> {
         };
         let target = t.targets.get(index).ok_or_else(|| Error::Internal("state hop out of range".into()))?;
         let app = self.apps.app_of_kind(target, AppKind::OfficialAccount).await?;
-        let grant = self.wechat.web_grant(&app, code).await?;
+        let grant = self.broker.web_grant(&app, code).await?;
         if grant.snapshot_user {
             // A virtual "snapshot page" openid is nobody's: bind nothing.
             return Ok(end("denied"));
         }
         let unionid: Option<UnionId> = match (t.scope, &grant.unionid) {
-            (Scope::Userinfo, None) if app.open_platform.is_some() => self.wechat.web_unionid(&grant).await?,
+            (Scope::Userinfo, None) if app.open_platform.is_some() => self.broker.wechat.web_unionid(&grant).await?,
             _ => grant.unionid.clone(),
         };
         let seen = Seen { appid: app.appid.clone(), openid: grant.openid.clone(), unionid };
