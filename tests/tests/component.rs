@@ -94,6 +94,12 @@ fn inner(e: &Env, info_type: &str, created: i64, extra: &str) -> String {
     )
 }
 
+/// The cached token's life is over: the next use refreshes it.
+async fn expire(e: &Env, key: &Key) {
+    let w = Write::Update { key: key.clone(), set: vec![("expires".into(), Attr::N(0))], remove: vec![], cond: vec![] };
+    e.store().write(w).await.unwrap();
+}
+
 async fn now_secs(e: &Env) -> i64 {
     e.stack.sim.now_millis() / 1000
 }
@@ -349,15 +355,7 @@ both_stores!(refused_tokens_are_refreshed_once_and_lost_refresh_tokens_recovered
     );
 
     // Two instances refreshing the authorizer token at once: one fetch, one rotation kept.
-    e.store()
-        .write(Write::Update {
-            key: key.clone(),
-            set: vec![("expires".into(), Attr::N(0))],
-            remove: vec![],
-            cond: vec![],
-        })
-        .await
-        .unwrap();
+    expire(&e, &key).await;
     let fetched = e.calls("/cgi-bin/component/api_authorizer_token").await;
     let (a, b) = (e.fresh_bridge(), e.fresh_bridge());
     let (ba, bb) = (a.broker(), b.broker());
@@ -366,15 +364,7 @@ both_stores!(refused_tokens_are_refreshed_once_and_lost_refresh_tokens_recovered
     assert_eq!(e.calls("/cgi-bin/component/api_authorizer_token").await, fetched + 1);
 
     // Refused beyond recovery: the app is marked, a clear error, and WeChat is not asked again.
-    e.store()
-        .write(Write::Update {
-            key: key.clone(),
-            set: vec![("expires".into(), Attr::N(0))],
-            remove: vec![],
-            cond: vec![],
-        })
-        .await
-        .unwrap();
+    expire(&e, &key).await;
     e.fault("/cgi-bin/component/api_authorizer_token", json!({"errcode": 61023, "times": 2})).await;
     let err = e.stack.bridge.broker().access_token(&oa).await.unwrap_err();
     assert_eq!(err.code(), "reauthorization_required");

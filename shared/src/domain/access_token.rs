@@ -162,10 +162,6 @@ impl<'a> Broker<'a> {
     fn get<'f>(&'f self, src: Source<'f>, stale: Option<&'f Secret>) -> Boxed<'f, Secret> {
         Box::pin(async move {
             let key = src.key();
-            if let Source::Authorizer(..) = src {
-                // Before the lease, so the lease covers only the authorizer's own calls.
-                self.component_token().await?;
-            }
             for step in 0..WAIT_STEPS {
                 let now = self.clock.now_millis();
                 let cached = Cached::from_item(self.store.get(&key).await?.as_ref());
@@ -185,6 +181,10 @@ impl<'a> Broker<'a> {
                 if cached.lease.is_some() && !abandoned {
                     tokio::time::sleep(Duration::from_millis((50 + 10 * u64::from(step)).min(300))).await;
                     continue;
+                }
+                if let Source::Authorizer(..) = src {
+                    // Before the lease, so the lease covers only the authorizer's own calls.
+                    self.component_token().await?;
                 }
                 let me = self.ids.token();
                 match self.store.write(cached.take_lease(&key, &me, now + LEASE_MILLIS, abandoned)).await {

@@ -269,12 +269,20 @@ impl Components<'_> {
         }
         let (store, clock) = (self.broker.store, self.broker.clock);
         let started = clock.now_millis();
-        while AuthCode::from_item(store.get(&cmp::auth_code_key(code)).await?, clock.now_secs())?.is_none()
-            && clock.now_millis() - started < WAIT_FOR_EVENT.as_millis() as i64
-        {
+        let seen = loop {
+            if AuthCode::from_item(store.get(&cmp::auth_code_key(code)).await?, clock.now_secs())?.is_some() {
+                break true;
+            }
+            if clock.now_millis() - started >= WAIT_FOR_EVENT.as_millis() as i64 {
+                break false;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let apps = self.register(merchant, code, clock.now_secs()).await.map_err(|e| match e {
+        };
+        let done = match seen {
+            true => self.registered_before(merchant, code).await,
+            false => self.register(merchant, code, clock.now_secs()).await,
+        };
+        let apps = done.map_err(|e| match e {
             // The page is public: it does not name the tenant that holds the app.
             Error::RegistryConflict(_) => Error::RegistryConflict("this app is registered to another tenant".into()),
             e => e,
@@ -391,7 +399,7 @@ impl Components<'_> {
         let Some(it) = self.broker.store.get(&reg::app_key(appid)).await? else { return Ok(()) };
         let (app, _) = reg::app_from_item(appid, &it)?;
         if app.auth != Auth::Component {
-            tracing::warn!(%appid, "unauthorized for an app registered with its own secret: ignored");
+            tracing::warn!(%appid, "unauthorized for an app that is not a component app: ignored");
             return Ok(());
         }
         let authorized_at = it.n(reg::AUTHORIZED_AT);
